@@ -1,0 +1,84 @@
+"""Genome -> Ultralytics model YAML, as pure functions; and back from a YAML's header."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from detnas.backbone_space import build_backbone
+from detnas.genome import ArchGenome
+from detnas.neck_space import build_neck
+from detnas.wiring import FeatureShape, LayerList
+
+GENOME_PREFIX = "# genome: "
+
+
+def build_layers(genome: ArchGenome) -> tuple[LayerList, int, dict[int, FeatureShape]]:
+    """All rows (backbone then neck then Detect); also the backbone's row count and the head's input shapes."""
+    layers = LayerList()
+    pyramid = build_backbone(genome.backbone, layers)
+    backbone_rows = len(layers.rows)
+    outputs = build_neck(genome.neck, pyramid, layers)
+    levels = sorted(outputs)
+    layers.add(
+        [[outputs[lv].layer for lv in levels], 1, "Detect", ["nc"]], f"Detect({', '.join(f'P{lv}' for lv in levels)})"
+    )
+    return layers, backbone_rows, outputs
+
+
+def model_dict(genome: ArchGenome) -> dict[str, Any]:
+    """The dict ``ultralytics.nn.tasks.DetectionModel(cfg=...)`` takes; explicit channels, no ``scales``."""
+    layers, backbone_rows, _ = build_layers(genome)
+    rows = [list(r) for r in layers.rows]
+    return {"nc": genome.head.nc, "backbone": rows[:backbone_rows], "head": rows[backbone_rows:]}
+
+
+def to_yaml(genome: ArchGenome) -> str:
+    """The model YAML text: a header with the id and genome JSON, then one flow-style row per layer."""
+    layers, backbone_rows, _ = build_layers(genome)
+    lines = [
+        f"# detnas architecture {genome.id}",
+        "# Built by stock Ultralytics as it is: YOLO('this.yaml') or `yolo train model=this.yaml`.",
+        "# Channels and repeats are explicit (no scales); every module is a stock Ultralytics module.",
+        f"{GENOME_PREFIX}{genome.to_json()}",
+        "",
+        f"nc: {genome.head.nc} # number of classes (Ultralytics overrides it from the data YAML when training)",
+        "",
+        "backbone:",
+        "  # [from, repeats, module, args]",
+    ]
+    for i, (row, comment) in enumerate(zip(layers.rows, layers.comments, strict=True)):
+        if i == backbone_rows:
+            lines += ["", "head:"]
+        lines.append(f"  - {_flow(row)} # {i} {comment}")
+    return "\n".join(lines) + "\n"
+
+
+def write_yaml(genome: ArchGenome, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(to_yaml(genome))
+    return path
+
+
+def genome_from_yaml(path: str | Path) -> ArchGenome:
+    """Read the genome back from a detnas YAML's header; ValueError for a YAML detnas did not write."""
+    path = Path(path)
+    for line in path.read_text().splitlines():
+        if line.startswith(GENOME_PREFIX):
+            return ArchGenome.from_json(line[len(GENOME_PREFIX) :])
+    raise ValueError(f"{path} has no '{GENOME_PREFIX.strip()}' header line: it was not written by detnas")
+
+
+def _flow(value: Any) -> str:
+    """YAML flow text for the scalars and lists a model row holds."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    if value is None:
+        return "None"  # Ultralytics' own YAMLs spell it so; parse_model literal-evaluates it
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, str):
+        return value if value.replace(".", "").replace("_", "").isalnum() else json.dumps(value)
+    return repr(value)

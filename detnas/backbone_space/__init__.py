@@ -1,0 +1,21 @@
+"""Backbone search space: genome dataclasses and the genome -> YAML rows builder."""
+
+from detnas.backbone_space.builder import build_backbone
+from detnas.backbone_space.genome import (
+    C2PSA_REPEATS,
+    SPPF_KERNELS,
+    STAGE_LEVELS,
+    STEM_CHANNELS,
+    BackboneGenome,
+    StageGene,
+)
+
+__all__ = [
+    "C2PSA_REPEATS",
+    "SPPF_KERNELS",
+    "STAGE_LEVELS",
+    "STEM_CHANNELS",
+    "BackboneGenome",
+    "StageGene",
+    "build_backbone",
+]

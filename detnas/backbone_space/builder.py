@@ -1,0 +1,27 @@
+"""Backbone genome -> YAML rows, declaring the shape of every pyramid level it outputs."""
+
+from __future__ import annotations
+
+from detnas.backbone_space.genome import STAGE_LEVELS, BackboneGenome
+from detnas.blocks import down_row
+from detnas.wiring import FeatureShape, LayerList
+
+
+def build_backbone(genome: BackboneGenome, layers: LayerList) -> dict[int, FeatureShape]:
+    """Append the backbone's rows to ``layers``; return {level: shape} for P2..P5 (P5 after the tail)."""
+    layers.add([-1, 1, "Conv", [genome.stem_channels, 3, 2]], "P1/2 stem")
+    outputs: dict[int, FeatureShape] = {}
+    for stage, level in zip(genome.stages, STAGE_LEVELS, strict=True):
+        stride = 2**level
+        layers.add(down_row(stage.down, stage.down_kernel, stage.down_channels, -1), f"P{level}/{stride} down")
+        index = layers.add(stage.block.yaml_row(-1), f"P{level}/{stride} block")
+        outputs[level] = FeatureShape(index, stage.block.channels, stride)
+    p5 = outputs[5]
+    if genome.sppf:
+        index = layers.add([-1, 1, "SPPF", [p5.channels, genome.sppf_kernel]], "P5/32 SPPF")
+        p5 = FeatureShape(index, p5.channels, 32)
+    if genome.c2psa:
+        index = layers.add([-1, genome.c2psa_repeats, "C2PSA", [p5.channels]], "P5/32 C2PSA")
+        p5 = FeatureShape(index, p5.channels, 32)
+    outputs[5] = p5
+    return outputs

@@ -1,0 +1,46 @@
+"""Cost without training: build the model from a genome and count its parameters and GFLOPs."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import asdict, dataclass
+
+from detnas.architecture import model_dict
+from detnas.genome import ArchGenome
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a design costs before any training, at one input size."""
+
+    params: int
+    gflops: float
+    imgsz: int
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def build_model(genome: ArchGenome):
+    """The stock ``ultralytics`` DetectionModel of a genome (random initialisation, eval mode)."""
+    from ultralytics.nn.tasks import DetectionModel  # deferred: importing ultralytics takes about a second
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        model = DetectionModel(cfg=model_dict(genome), ch=3, nc=genome.head.nc, verbose=False)
+    return model.eval()
+
+
+def model_cost(model, *, imgsz: int = 640) -> Cost:
+    """Parameters and GFLOPs (multiply-adds x 2, as Ultralytics reports them) of a built model."""
+    from ultralytics.utils.torch_utils import get_flops
+
+    params = sum(p.numel() for p in model.parameters())
+    gflops = get_flops(model, imgsz)
+    if not gflops > 0:
+        raise RuntimeError("GFLOPs could not be profiled: check that the ultralytics-thop package is installed")
+    return Cost(params=params, gflops=round(gflops, 4), imgsz=imgsz)
+
+
+def genome_cost(genome: ArchGenome, *, imgsz: int = 640) -> Cost:
+    return model_cost(build_model(genome), imgsz=imgsz)

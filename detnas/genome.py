@@ -1,0 +1,87 @@
+"""The whole architecture genome: backbone + neck + head settings, with JSON round trip and a stable id."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from detnas.backbone_space.genome import BackboneGenome
+from detnas.blocks import _known_fields
+from detnas.neck_space.genome import NeckGenome
+
+GENOME_VERSION = 1  # bump when the meaning of a gene changes; part of the id
+
+
+@dataclass(frozen=True)
+class HeadGenome:
+    """Detection head settings: ``Detect(nc)`` over every level the neck outputs."""
+
+    nc: int = 80
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.nc, int) or isinstance(self.nc, bool) or self.nc < 1:
+            raise ValueError(f"gene head.nc={self.nc!r} is not allowed: it must be a positive integer (class count)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"nc": self.nc}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], path: str = "head") -> HeadGenome:
+        return cls(**_known_fields(cls, data, path))
+
+
+@dataclass(frozen=True)
+class ArchGenome:
+    """A point of the search space; every field is validated on construction."""
+
+    backbone: BackboneGenome
+    neck: NeckGenome
+    head: HeadGenome = HeadGenome()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": GENOME_VERSION,
+            "backbone": self.backbone.to_dict(),
+            "neck": self.neck.to_dict(),
+            "head": self.head.to_dict(),
+        }
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """Canonical JSON: sorted keys, no spaces when compact, so equal genomes give equal text."""
+        separators = (",", ":") if indent is None else None
+        return json.dumps(self.to_dict(), sort_keys=True, indent=indent, separators=separators)
+
+    @property
+    def id(self) -> str:
+        """12 hex digits of the SHA-256 of the canonical JSON: stable across runs, machines and Python versions."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
+
+    def with_nc(self, nc: int) -> ArchGenome:
+        return ArchGenome(self.backbone, self.neck, HeadGenome(nc))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ArchGenome:
+        if not isinstance(data, dict):
+            raise ValueError(f"a genome must be a JSON object, got {type(data).__name__}")
+        data = dict(data)
+        version = data.pop("version", GENOME_VERSION)
+        if version != GENOME_VERSION:
+            raise ValueError(
+                f"gene version={version!r} is not allowed: this detnas reads genome version {GENOME_VERSION}"
+            )
+        data = _known_fields(cls, data, "genome")
+        return cls(
+            backbone=BackboneGenome.from_dict(data["backbone"]),
+            neck=NeckGenome.from_dict(data["neck"]),
+            head=HeadGenome.from_dict(data.get("head", {})),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ArchGenome:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"genome JSON does not parse: {exc}") from None
+        return cls.from_dict(data)

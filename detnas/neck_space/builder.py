@@ -1,0 +1,44 @@
+"""Neck genome -> YAML rows, wired to the shapes the backbone declares (not to backbone classes)."""
+
+from __future__ import annotations
+
+from detnas.blocks import down_row
+from detnas.neck_space.genome import NeckGenome
+from detnas.wiring import FeatureShape, LayerList
+
+
+def build_neck(genome: NeckGenome, inputs: dict[int, FeatureShape], layers: LayerList) -> dict[int, FeatureShape]:
+    """Append the neck's rows; return {level: shape} of the maps the head reads (P{min_level}..P5)."""
+    missing = [level for level in genome.levels if level not in inputs]
+    if missing:
+        raise ValueError(f"neck needs backbone levels {list(genome.levels)}, the backbone gives {sorted(inputs)}")
+    genes = dict(zip(genome.names, genome.nodes, strict=True))
+
+    top_down: dict[int, FeatureShape] = {5: inputs[5]}
+    previous = inputs[5]
+    for level in range(4, genome.min_level - 1, -1):
+        stride = 2**level
+        up = layers.add(
+            [layers.source(previous.layer), 1, "nn.Upsample", [None, 2, "nearest"]], f"P{level}/{stride} upsample"
+        )
+        layers.add([[layers.source(up), inputs[level].layer], 1, "Concat", [1]], f"P{level}/{stride} concat backbone")
+        node = genes[f"td{level}"]
+        previous = FeatureShape(layers.add(node.yaml_row(-1), f"P{level}/{stride} td{level}"), node.channels, stride)
+        top_down[level] = previous
+    if genome.topology == "fpn":
+        return {level: top_down[level] for level in genome.levels}
+
+    outputs = {genome.min_level: top_down[genome.min_level]}
+    for level in range(genome.min_level + 1, 6):
+        stride = 2**level
+        down = layers.add(
+            down_row(genome.down, 3, previous.channels, layers.source(previous.layer)), f"P{level}/{stride} down"
+        )
+        sources = [layers.source(down), top_down[level].layer]
+        if genome.topology == "bifpn" and level < 5:
+            sources.append(inputs[level].layer)  # the extra same-level edge from the backbone
+        layers.add([sources, 1, "Concat", [1]], f"P{level}/{stride} concat")
+        node = genes[f"bu{level}"]
+        previous = FeatureShape(layers.add(node.yaml_row(-1), f"P{level}/{stride} bu{level}"), node.channels, stride)
+        outputs[level] = previous
+    return outputs

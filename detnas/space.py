@@ -1,0 +1,327 @@
+"""The search space as an object: its choices, its size, and the operators a strategy uses on it.
+
+Strategies never touch genes directly; they call ``sample``, ``mutate`` and ``crossover`` here. Every operator is
+seeded through the ``random.Random`` it is given and returns a valid genome (construction validates it).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from detnas.backbone_space import C2PSA_REPEATS, SPPF_KERNELS, STAGE_LEVELS, STEM_CHANNELS
+from detnas.blocks import BLOCK_TYPES, BOOLS, DOWN_OPS, EXPANSIONS, LEVEL_CHANNELS, REPEATS
+from detnas.genome import ArchGenome, HeadGenome
+from detnas.neck_space import MIN_LEVELS, TOPOLOGIES, node_level, node_names
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Which values each gene may take. The defaults are the whole space; pass subsets to narrow it."""
+
+    stem_channels: tuple[int, ...] = STEM_CHANNELS
+    down_ops: tuple[str, ...] = tuple(DOWN_OPS)
+    block_types: tuple[str, ...] = BLOCK_TYPES
+    repeats: tuple[int, ...] = REPEATS
+    expansions: tuple[float, ...] = EXPANSIONS
+    level_channels: dict[int, tuple[int, ...]] = field(default_factory=lambda: dict(LEVEL_CHANNELS))
+    sppf_kernels: tuple[int, ...] = SPPF_KERNELS
+    c2psa_repeats: tuple[int, ...] = C2PSA_REPEATS
+    topologies: tuple[str, ...] = TOPOLOGIES
+    min_levels: tuple[int, ...] = MIN_LEVELS
+    nc: int = 80
+
+    def __post_init__(self) -> None:
+        catalog: dict[str, tuple[Any, ...]] = {
+            "stem_channels": STEM_CHANNELS,
+            "down_ops": tuple(DOWN_OPS),
+            "block_types": BLOCK_TYPES,
+            "repeats": REPEATS,
+            "expansions": EXPANSIONS,
+            "sppf_kernels": SPPF_KERNELS,
+            "c2psa_repeats": C2PSA_REPEATS,
+            "topologies": TOPOLOGIES,
+            "min_levels": MIN_LEVELS,
+        }
+        for name, allowed in catalog.items():
+            values = getattr(self, name)
+            bad = [v for v in values if v not in allowed]
+            if not values or bad:
+                raise ValueError(f"search space {name}={list(values)} must be a non-empty subset of {list(allowed)}")
+        for level in STAGE_LEVELS:
+            values = self.level_channels.get(level, ())
+            if not values or any(v not in LEVEL_CHANNELS[level] for v in values):
+                raise ValueError(
+                    f"search space level_channels[{level}]={list(values)} must be a non-empty subset of "
+                    f"{list(LEVEL_CHANNELS[level])}"
+                )
+
+    # ---- sampling -------------------------------------------------------------------------------------------------
+
+    def sample(self, rng: random.Random) -> ArchGenome:
+        """One genome, each gene drawn uniformly from its allowed values."""
+        topology, min_level = rng.choice(self.topologies), rng.choice(self.min_levels)
+        data = {
+            "backbone": {
+                "stem_channels": rng.choice(self.stem_channels),
+                "stages": [self._sample_stage(rng, level) for level in STAGE_LEVELS],
+                "sppf": (sppf := rng.choice(BOOLS)),
+                "sppf_kernel": rng.choice(self.sppf_kernels) if sppf else 5,
+                "c2psa": (c2psa := rng.choice(BOOLS)),
+                "c2psa_repeats": rng.choice(self.c2psa_repeats) if c2psa else 1,
+            },
+            "neck": {
+                "topology": topology,
+                "min_level": min_level,
+                "down": rng.choice(self.down_ops) if topology != "fpn" else "Conv",
+                "nodes": [self._sample_block(rng, node_level(n)) for n in node_names(topology, min_level)],
+            },
+            "head": {"nc": self.nc},
+        }
+        return ArchGenome.from_dict(data)
+
+    def _sample_stage(self, rng: random.Random, level: int) -> dict[str, Any]:
+        down = rng.choice(self.down_ops)
+        return {
+            "down": down,
+            "down_kernel": rng.choice(DOWN_OPS[down]),
+            "down_channels": rng.choice(self.level_channels[level]),
+            "block": self._sample_block(rng, level),
+        }
+
+    def _sample_block(self, rng: random.Random, level: int) -> dict[str, Any]:
+        block_type = rng.choice(self.block_types)
+        return {
+            "type": block_type,
+            "repeats": rng.choice(self.repeats),
+            "channels": rng.choice(self.level_channels[level]),
+            "expansion": rng.choice(self.expansions),
+            "shortcut": rng.choice(BOOLS),
+            "c3k": rng.choice(BOOLS) if block_type == "C3k2" else False,
+            "large_kernel": rng.choice(BOOLS) if block_type == "C2fCIB" else False,
+        }
+
+    # ---- mutation -------------------------------------------------------------------------------------------------
+
+    def genes(self, genome: ArchGenome) -> list[tuple[Path, tuple[Any, ...]]]:
+        """Every gene that matters for this genome, with the values it may take (only genes with a real choice)."""
+        slots: list[tuple[Path, tuple[Any, ...]]] = [(("backbone", "stem_channels"), self.stem_channels)]
+        bb = genome.backbone
+        for i, (stage, level) in enumerate(zip(bb.stages, STAGE_LEVELS, strict=True)):
+            base: Path = ("backbone", "stages", i)
+            slots += [
+                ((*base, "down"), self.down_ops),
+                ((*base, "down_kernel"), DOWN_OPS[stage.down]),
+                ((*base, "down_channels"), self.level_channels[level]),
+            ]
+            slots += self._block_genes((*base, "block"), stage.block.type, level)
+        slots += [(("backbone", "sppf"), BOOLS), (("backbone", "c2psa"), BOOLS)]
+        if bb.sppf:
+            slots.append((("backbone", "sppf_kernel"), self.sppf_kernels))
+        if bb.c2psa:
+            slots.append((("backbone", "c2psa_repeats"), self.c2psa_repeats))
+        neck = genome.neck
+        slots += [(("neck", "topology"), self.topologies), (("neck", "min_level"), self.min_levels)]
+        if neck.topology != "fpn":
+            slots.append((("neck", "down"), self.down_ops))
+        for j, name in enumerate(neck.names):
+            slots += self._block_genes(("neck", "nodes", j), neck.nodes[j].type, node_level(name))
+        return [(path, values) for path, values in slots if len(values) > 1]
+
+    def _block_genes(self, base: Path, block_type: str, level: int) -> list[tuple[Path, tuple[Any, ...]]]:
+        slots = [
+            ((*base, "type"), self.block_types),
+            ((*base, "repeats"), self.repeats),
+            ((*base, "channels"), self.level_channels[level]),
+            ((*base, "expansion"), self.expansions),
+            ((*base, "shortcut"), BOOLS),
+        ]
+        if block_type == "C3k2":
+            slots.append(((*base, "c3k"), BOOLS))
+        if block_type == "C2fCIB":
+            slots.append(((*base, "large_kernel"), BOOLS))
+        return slots
+
+    def mutate(self, genome: ArchGenome, rng: random.Random) -> ArchGenome:
+        """Change exactly one gene to another allowed value; genes made irrelevant fall back to their defaults."""
+        path, values = rng.choice(self.genes(genome))
+        current = _get(genome.to_dict(), path)
+        value = rng.choice([v for v in values if v != current])
+        return self._with_gene(genome, path, value, rng)
+
+    def _with_gene(self, genome: ArchGenome, path: Path, value: Any, rng: random.Random) -> ArchGenome:
+        data = genome.to_dict()
+        _set(data, path, value)
+        if path[0] == "neck" and path[1] in ("topology", "min_level"):
+            old = dict(zip(genome.neck.names, data["neck"]["nodes"], strict=True))
+            neck = data["neck"]
+            names = node_names(neck["topology"], neck["min_level"])
+            # Nodes that exist in both topologies keep their genes; new ones are sampled for their level.
+            neck["nodes"] = [old[n] if n in old else self._sample_block(rng, node_level(n)) for n in names]
+            if neck["topology"] == "fpn":
+                neck["down"] = "Conv"
+            elif genome.neck.topology == "fpn":
+                neck["down"] = rng.choice(self.down_ops)
+        _canonicalize(data)
+        return ArchGenome.from_dict(data)
+
+    # ---- crossover ------------------------------------------------------------------------------------------------
+
+    def crossover(self, a: ArchGenome, b: ArchGenome, rng: random.Random, *, tries: int = 16) -> ArchGenome:
+        """A child that differs from both parents.
+
+        First whole units are swapped (stem, each stage, the tail, the whole neck), so the child keeps working parts;
+        if that cannot make a new genome, single genes are mixed; parents that differ in one gene or less cannot have
+        a child unlike both, so then the child is a mutation of ``a``.
+        """
+        da, db = a.to_dict(), b.to_dict()
+        for units in (_units(da), _genes_flat(da, db)):
+            differing = [u for u in units if _get(da, u) != _get(db, u)]
+            if len(differing) < 2:
+                continue
+            for _ in range(tries):
+                child = da if rng.random() < 0.5 else db
+                child = _deep_copy(child)
+                for unit in differing:
+                    _set(child, unit, _deep_copy(_get(rng.choice((da, db)), unit)))
+                _canonicalize(child)
+                try:
+                    genome = ArchGenome.from_dict(child)
+                except ValueError:
+                    continue  # a mix of genes from parents with different neck shapes: try another draw
+                if genome.id not in (a.id, b.id):
+                    return genome
+        return self.mutate(a, rng)
+
+    # ---- size and description -------------------------------------------------------------------------------------
+
+    def block_count(self, level: int) -> int:
+        per_type = sum(len(self.expansions) * 2 * (2 if t in ("C3k2", "C2fCIB") else 1) for t in self.block_types)
+        return per_type * len(self.repeats) * len(self.level_channels[level])
+
+    def size(self) -> int:
+        """The exact number of distinct valid genomes (at a fixed class count)."""
+        backbone = len(self.stem_channels)
+        for level in STAGE_LEVELS:
+            downs = sum(len(DOWN_OPS[op]) for op in self.down_ops) * len(self.level_channels[level])
+            backbone *= downs * self.block_count(level)
+        backbone *= (1 + len(self.sppf_kernels)) * (1 + len(self.c2psa_repeats))
+        neck = 0
+        for topology in self.topologies:
+            for min_level in self.min_levels:
+                count = 1 if topology == "fpn" else len(self.down_ops)
+                for name in node_names(topology, min_level):
+                    count *= self.block_count(node_level(name))
+                neck += count
+        return backbone * neck
+
+    def describe(self) -> dict[str, Any]:
+        """Dimensions and choices, for ``detnas space info``."""
+        size = self.size()
+        return {
+            "size": size,
+            "log10_size": round(math.log10(size), 2),
+            "backbone": {
+                "stem_channels": list(self.stem_channels),
+                "stages": {f"P{lv}": {"channels": list(self.level_channels[lv])} for lv in STAGE_LEVELS},
+                "down_ops": {op: list(DOWN_OPS[op]) for op in self.down_ops},
+                "tail": {
+                    "sppf": [False, True],
+                    "sppf_kernel": list(self.sppf_kernels),
+                    "c2psa": [False, True],
+                    "c2psa_repeats": list(self.c2psa_repeats),
+                },
+            },
+            "blocks": {
+                "types": list(self.block_types),
+                "repeats": list(self.repeats),
+                "expansion": list(self.expansions),
+                "shortcut": [False, True],
+                "c3k (C3k2 only)": [False, True],
+                "large_kernel (C2fCIB only)": [False, True],
+            },
+            "neck": {
+                "topologies": list(self.topologies),
+                "outputs": [f"P{m}-P5" for m in self.min_levels],
+                "nodes": {f"{t} P{m}-P5": list(node_names(t, m)) for t in self.topologies for m in self.min_levels},
+                "bottom_up_down_ops": list(self.down_ops),
+            },
+            "head": "Detect(nc) over the neck's output levels",
+        }
+
+    def head(self) -> HeadGenome:
+        return HeadGenome(self.nc)
+
+
+def _units(data: dict[str, Any]) -> list[Path]:
+    """Crossover units: parts that work as a whole."""
+    units: list[Path] = [("backbone", "stem_channels")]
+    units += [("backbone", "stages", i) for i in range(len(STAGE_LEVELS))]
+    units += [("backbone", "sppf"), ("backbone", "sppf_kernel"), ("backbone", "c2psa"), ("backbone", "c2psa_repeats")]
+    return [*units, ("neck",)]
+
+
+def _genes_flat(da: dict[str, Any], db: dict[str, Any]) -> list[Path]:
+    """Leaf paths of ``da``; where the two necks differ in shape, the neck stays one unit."""
+    same_neck_shape = (da["neck"]["topology"], da["neck"]["min_level"]) == (
+        db["neck"]["topology"],
+        db["neck"]["min_level"],
+    )
+    leaves: list[Path] = []
+
+    def walk(node: Any, path: Path) -> None:
+        if path == ("neck",) and not same_neck_shape:
+            leaves.append(path)
+        elif isinstance(node, dict):
+            for key in node:
+                walk(node[key], (*path, key))
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, (*path, i))
+        else:
+            leaves.append(path)
+
+    walk({"backbone": da["backbone"], "neck": da["neck"]}, ())
+    return leaves
+
+
+def _canonicalize(data: dict[str, Any]) -> None:
+    """Reset genes that the rest of the genome makes irrelevant to their defaults, in place."""
+    blocks = [s["block"] for s in data["backbone"]["stages"]] + list(data["neck"]["nodes"])
+    for block in blocks:
+        if block["type"] != "C3k2":
+            block["c3k"] = False
+        if block["type"] != "C2fCIB":
+            block["large_kernel"] = False
+    for stage in data["backbone"]["stages"]:
+        if stage["down_kernel"] not in DOWN_OPS.get(stage["down"], ()):
+            stage["down_kernel"] = 3
+    bb = data["backbone"]
+    if not bb["sppf"]:
+        bb["sppf_kernel"] = 5
+    if not bb["c2psa"]:
+        bb["c2psa_repeats"] = 1
+    if data["neck"]["topology"] == "fpn":
+        data["neck"]["down"] = "Conv"
+
+
+def _get(data: Any, path: Path) -> Any:
+    for key in path:
+        data = data[key]
+    return data
+
+
+def _set(data: Any, path: Path, value: Any) -> None:
+    _get(data, path[:-1])[path[-1]] = value
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value
