@@ -40,5 +40,7 @@ def dataset_yaml(name: str) -> Path:
         )
     path = root / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
     if not path.is_file():
-        raise FileNotFoundError(f"dataset YAML {path} does not exist: choose one of {sorted(p.stem for p in root.glob('*.yaml'))}")
+        raise FileNotFoundError(
+            f"dataset YAML {path} does not exist: choose one of {sorted(p.stem for p in root.glob('*.yaml'))}"
+        )
     return path
