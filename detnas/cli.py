@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from detnas.errors import SearchError
+
 # Ultralytics must never pip-install or download behind the user's back; users may still override these.
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
@@ -101,13 +103,132 @@ def _add_space(subparsers: argparse._SubParsersAction) -> None:
     show.set_defaults(func=_space_show)
 
 
+def _search(args: argparse.Namespace) -> int:
+    from detnas.report import write_outputs
+    from detnas.search import Constraints, Search, SearchConfig
+
+    if args.resume:
+        search = Search.open(args.resume)
+    else:
+        if not args.out:
+            raise ValueError("--out DIR is required for a new search (or --resume DIR to continue one)")
+        from detnas.data_location import dataset_yaml
+        from detnas.evaluate import Recipe
+
+        data = Path(args.data) if args.data else dataset_yaml(DEFAULT_SEARCH_DATA)
+        recipe = Recipe(
+            epochs=args.epochs,
+            imgsz=args.imgsz,
+            batch=args.batch,
+            subset=args.subset,
+            seed=args.seed,
+            time_limit_s=args.time_limit,
+        )
+        config = SearchConfig(
+            data=str(data),
+            evaluations=args.evaluations,
+            population=args.population,
+            strategy=args.strategy,
+            seed=args.seed,
+            seeds=tuple(args.seeds),
+            recipe=recipe,
+            device=args.device,
+            latency_backend=args.latency_backend,
+            constraints=Constraints(args.max_latency_ms, args.max_params, args.max_gflops),
+            max_failures=args.max_failures,
+            timeout_s=args.timeout,
+        )
+        search = Search.create(args.out, config)
+    from detnas.search import RunFolderLock
+
+    with RunFolderLock(search.folder):
+        counts = search.run()
+        outputs = write_outputs(search.folder, search.store)
+    print(
+        f"search {search.folder}: {counts['done']} done, {counts['failed']} failed, "
+        f"{counts['infeasible']} infeasible (not trained)"
+    )
+    print(outputs["report"].read_text())
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from detnas.report import write_outputs
+    from detnas.search import STORE_NAME
+    from detnas.store import Store
+
+    folder = Path(args.folder)
+    if not (folder / STORE_NAME).is_file():
+        raise FileNotFoundError(f"{folder} holds no search ({STORE_NAME} missing): pass a folder made by detnas search")
+    outputs = write_outputs(folder, Store(folder / STORE_NAME))
+    print(outputs["report"].read_text())
+    return 0
+
+
+DEFAULT_SEARCH_DATA = "coco_mini"
+
+
+def _add_search(subparsers: argparse._SubParsersAction) -> None:
+    from detnas.designs import NAMED_DESIGNS
+
+    p = subparsers.add_parser(
+        "search",
+        help="evolutionary multi-objective search (mAP up, latency down) with a resumable SQLite store",
+        description="Search architectures; every trained candidate is kept in DIR/search.sqlite.",
+    )
+    p.add_argument("--resume", metavar="DIR", help="continue the search in DIR (all settings come from its store)")
+    p.add_argument("--out", metavar="DIR", help="run folder of a new search")
+    p.add_argument(
+        "--data",
+        help=f"Ultralytics data YAML (default: {DEFAULT_SEARCH_DATA}.yaml in $DETNAS_DATASETS or ../shared/datasets)",
+    )
+    p.add_argument("--evaluations", type=int, default=8, help="candidates to train (default 8)")
+    p.add_argument("--population", type=int, default=6, help="population of aging evolution (default 6)")
+    p.add_argument("--strategy", choices=["evolution", "random"], default="evolution", help="default evolution")
+    p.add_argument(
+        "--seeds",
+        nargs="*",
+        default=["yolo11n"],
+        choices=sorted(NAMED_DESIGNS),
+        help="named designs that seed the search (default yolo11n)",
+    )
+    p.add_argument("--epochs", type=int, default=2, help="proxy training epochs (default 2)")
+    p.add_argument("--imgsz", type=int, default=128, help="proxy training and latency image size (default 128)")
+    p.add_argument("--batch", type=int, default=16, help="training batch (default 16)")
+    p.add_argument("--subset", type=_subset, default=None, help="seeded training subset: N images or a fraction")
+    p.add_argument("--time-limit", type=float, default=None, help="per-candidate training time limit, seconds")
+    p.add_argument("--timeout", type=float, default=None, help="per-candidate hard wall-clock limit, seconds")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the strategy and of the subset (default 0)")
+    p.add_argument("--max-latency-ms", type=float, default=None, help="constraint checked before training")
+    p.add_argument("--max-params", type=int, default=None, help="constraint checked before training")
+    p.add_argument("--max-gflops", type=float, default=None, help="constraint checked before training")
+    p.add_argument("--max-failures", type=int, default=5, help="stop after this many failures in a row (default 5)")
+    p.add_argument("--device", default="cpu", help="training device: cpu, 0, 0,1 ... (default cpu)")
+    p.add_argument("--latency-backend", choices=["torch", "onnx"], default="torch", help="default torch")
+    p.set_defaults(func=_search)
+
+    r = subparsers.add_parser("report", help="markdown table of a search's Pareto front, its figure and statistics")
+    r.add_argument("folder", metavar="DIR", help="run folder of a search")
+    r.set_defaults(func=_report)
+
+
+def _subset(text: str) -> int | float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"subset {text!r} must be a number of images or a fraction") from None
+    return int(value) if value.is_integer() and value >= 1 else value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from detnas import __version__
 
     parser = argparse.ArgumentParser(prog="detnas", description="Detector architecture search on Ultralytics.")
     parser.add_argument("--version", action="version", version=f"detnas {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    registrars: list[Callable[[argparse._SubParsersAction], None]] = [_add_space]
+    from detnas.evaluate.cli import add_evaluate_parser
+
+    registrars: list[Callable[[argparse._SubParsersAction], None]] = [_add_space, add_evaluate_parser, _add_search]
     for register in registrars:
         register(subparsers)
     return parser
@@ -120,6 +241,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:  # bad input: one line, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except SearchError as exc:  # a search that cannot go on: one line saying why and what to do
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

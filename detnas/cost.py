@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 from dataclasses import asdict, dataclass
 
@@ -12,11 +13,13 @@ from detnas.genome import ArchGenome
 
 @dataclass(frozen=True)
 class Cost:
-    """What a design costs before any training, at one input size."""
+    """What a design costs before any training, at one input size; ``fused`` when counted as deployed
+    (Conv+BN folded), which is what latency measures; unfused is what Ultralytics prints for a YAML."""
 
     params: int
     gflops: float
     imgsz: int
+    fused: bool = False
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -31,15 +34,23 @@ def build_model(genome: ArchGenome):
     return model.eval()
 
 
-def model_cost(model, *, imgsz: int = 640) -> Cost:
-    """Parameters and GFLOPs (multiply-adds x 2, as Ultralytics reports them) of a built model."""
+def model_cost(model, *, imgsz: int = 640, fused: bool = False) -> Cost:
+    """Parameters and GFLOPs (multiply-adds x 2, as Ultralytics reports them) of a built model.
+
+    ``fused=True`` counts a fused copy (Conv+BN folded, RepConv merged): the network a deployment runs.
+    """
+    import torch
     from ultralytics.utils.torch_utils import get_flops
 
+    if fused:
+        model = copy.deepcopy(model).float().eval()
+        with torch.no_grad():
+            model = model.fuse(verbose=False)
     params = sum(p.numel() for p in model.parameters())
     gflops = get_flops(model, imgsz)
     if not gflops > 0:
         raise RuntimeError("GFLOPs could not be profiled: check that the ultralytics-thop package is installed")
-    return Cost(params=params, gflops=round(gflops, 4), imgsz=imgsz)
+    return Cost(params=params, gflops=round(gflops, 4), imgsz=imgsz, fused=fused)
 
 
 def genome_cost(genome: ArchGenome, *, imgsz: int = 640) -> Cost:

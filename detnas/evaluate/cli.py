@@ -1,0 +1,196 @@
+"""``detnas evaluate``: evaluate one architecture YAML from the command line and write its JSON record."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import InputError
+from .latency import DEFAULT_RUNS, DEFAULT_THREADS, default_cache_path
+from .recipe import Recipe
+from .record import Evaluation
+
+
+def _subset(text: str) -> int | float:
+    try:
+        value = float(text)
+    except ValueError:
+        message = f"--subset takes a count (e.g. 64) or a fraction (e.g. 0.25), got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+    return int(value) if value >= 1 and value == int(value) and "." not in text else value
+
+
+def add_evaluate_parser(subparsers) -> None:
+    """Register ``evaluate`` on an argparse subparsers object (``parser.add_subparsers(dest="command")``)."""
+    p = subparsers.add_parser(
+        "evaluate",
+        help="train, validate and time one architecture YAML (proxy recipe), write its JSON record",
+        description="Train ARCH.yaml briefly with Ultralytics' trainer in a child process, measure mAP50-95 "
+        "(pycocotools where COCO JSON exists), latency and cost, and write one JSON record. Exit 0 when the "
+        "candidate evaluated, 1 when it failed (reason in the record), 2 on bad input.",
+    )
+    p.add_argument("arch", type=Path, metavar="ARCH.yaml", help="Ultralytics model YAML of the candidate")
+    p.add_argument("--data", required=True, help="detection data YAML, or a dataset name such as coco8 or coco_mini")
+    p.add_argument("--epochs", type=int, default=1, help="training epochs (default 1)")
+    p.add_argument("--imgsz", type=int, default=320, help="train/val/latency image size (default 320)")
+    p.add_argument("--batch", type=int, default=16, help="training batch size (default 16)")
+    p.add_argument(
+        "--subset",
+        type=_subset,
+        default=None,
+        help="seeded random training subset: a count (64) or a fraction (0.25); default all images",
+    )
+    p.add_argument("--seed", type=int, default=0, help="subset and training seed (default 0)")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop training gracefully after S seconds (weights so far are validated)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="hard wall-clock limit of the whole evaluation; the child process is killed after it",
+    )
+    p.add_argument("--device", default="cpu", help="device for training and validation (default cpu)")
+    p.add_argument(
+        "--latency-backend",
+        choices=("torch", "onnx", "none"),
+        default="torch",
+        help="latency backend: torch eager, ONNX Runtime CPU, or none (default torch)",
+    )
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS, help=f"latency threads (default {DEFAULT_THREADS})")
+    p.add_argument("--runs", type=int, default=DEFAULT_RUNS, help=f"timed latency runs (default {DEFAULT_RUNS})")
+    p.add_argument(
+        "--latency-cache",
+        type=Path,
+        default=None,
+        help=f"latency cache JSON (default $DETNAS_LATENCY_CACHE or {default_cache_path()})",
+    )
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="working folder for data lists, the training run and logs (default runs/detnas-evaluate/...)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output JSON file, or a folder to write ARCH.json into (default WORKDIR/evaluation.json)",
+    )
+    p.set_defaults(func=run_evaluate)
+
+
+def _resolve_data(text: str) -> Path:
+    path = Path(text).expanduser()
+    if path.exists() or path.suffix in {".yaml", ".yml"} or "/" in text:
+        return path
+    from detnas.data_location import dataset_yaml
+
+    try:
+        return dataset_yaml(text)
+    except FileNotFoundError as e:
+        raise InputError(str(e)) from None
+
+
+def summary(evaluation: Evaluation, out: Path) -> str:
+    """One screen of text: status, accuracy, cost, latency, phase times, where the record went."""
+    e = evaluation
+    lines = [f"{Path(e.arch_yaml).name}: {e.status.upper()}" + (f" in phase '{e.failure_phase}'" if not e.ok else "")]
+    if e.failure_reason:
+        lines.append(f"  reason     {e.failure_reason}")
+    r = e.recipe
+    lines.append(
+        f"  data       {e.data}  train {e.train_images} imgs (subset={r.subset}, seed={r.seed}), "
+        f"val {e.val_images} imgs"
+    )
+    lines.append(f"  recipe     epochs={r.epochs} imgsz={r.imgsz} batch={r.batch} optimizer={r.optimizer} lr0={r.lr0}")
+    if e.epochs:
+        last = e.epochs[-1]
+        lines.append(
+            f"  losses     epoch {last.epoch}: box={last.box} cls={last.cls} dfl={last.dfl}"
+            + ("  (stopped by time limit)" if e.stopped_by_time_limit else "")
+        )
+    if e.metrics:
+        m = e.metrics
+        lines.append(
+            f"  mAP50-95   {m.map50_95:.4f}  mAP50 {m.map50:.4f}  ({m.metric_source}; ultralytics "
+            f"{m.map50_95_ultralytics:.4f}/{m.map50_ultralytics:.4f})"
+        )
+    if e.cost:
+        gflops = f"{e.cost.gflops:.3f}" if e.cost.gflops is not None else "n/a"
+        lines.append(f"  cost       {e.cost.params:,} params, {gflops} GFLOPs at {e.cost.imgsz} (fused)")
+    if e.latency:
+        t = e.latency
+        lines.append(
+            f"  latency    {t.median_ms:.2f} ms median (p10 {t.p10_ms:.2f}, p90 {t.p90_ms:.2f}, std "
+            f"{t.std_ms:.2f}) {t.backend}, {t.threads} thread(s), {t.device_name}" + (" [cached]" if t.cached else "")
+        )
+    phases = "  ".join(f"{k} {v:.1f}" for k, v in e.phase_seconds.items())
+    lines.append(f"  seconds    {phases}  (total {e.total_seconds:.1f})")
+    if e.weights_last:
+        lines.append(f"  weights    {e.weights_last}")
+    lines.append(f"  record     {out}")
+    return "\n".join(lines)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Handler of ``detnas evaluate``: 0 evaluated, 1 candidate failed, 2 bad input."""
+    from .arch import arch_sha256, check_arch_yaml
+    from .candidate import evaluate_candidate
+    from .data import load_data_yaml
+
+    try:
+        recipe = Recipe(
+            epochs=args.epochs,
+            imgsz=args.imgsz,
+            batch=args.batch,
+            subset=args.subset,
+            seed=args.seed,
+            time_limit_s=args.time_limit,
+        )
+        data = _resolve_data(args.data)
+        spec = load_data_yaml(data)
+        check_arch_yaml(args.arch, spec.nc)
+        workdir = args.workdir or Path("runs") / "detnas-evaluate" / f"{args.arch.stem}-{arch_sha256(args.arch)[:10]}"
+        if args.out is None:
+            out = Path(workdir) / "evaluation.json"
+        elif args.out.suffix == ".json":
+            out = args.out
+        else:
+            out = args.out / f"{args.arch.stem}.json"
+        evaluation = evaluate_candidate(
+            args.arch,
+            data,
+            recipe,
+            workdir=workdir,
+            device=args.device,
+            latency_backend=None if args.latency_backend == "none" else args.latency_backend,
+            timeout_s=args.timeout,
+            latency_threads=args.threads,
+            latency_runs=args.runs,
+            latency_cache=args.latency_cache,
+        )
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    evaluation.to_json(out)
+    print(summary(evaluation, out))
+    return 0 if evaluation.ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (``python -m detnas.evaluate.cli``) until detnas.cli registers the subcommand."""
+    parser = argparse.ArgumentParser(prog="detnas")
+    add_evaluate_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

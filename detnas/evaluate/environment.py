@@ -1,0 +1,70 @@
+"""The machine and library versions a figure was measured with: latency without them is not comparable."""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+_PACKAGES = ("detnas", "torch", "torchvision", "ultralytics", "onnx", "onnxruntime", "onnxslim", "numpy", "pycocotools")
+
+
+@functools.cache
+def cpu_name() -> str:
+    """CPU model name from /proc/cpuinfo (Linux), else what platform reports."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in {"model name", "Model", "Hardware"} and value.strip():
+                return value.strip()
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def package_versions(names: tuple[str, ...] = _PACKAGES) -> dict[str, str | None]:
+    """Installed versions read from package metadata (no import, so cheap in the parent process)."""
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (respects affinity/cgroup pinning, unlike os.cpu_count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def device_name(device: str) -> str:
+    """Human name of the device a figure was measured on: the CPU model, or the CUDA device name."""
+    if device in {"cpu", ""} or device.startswith("cpu"):
+        return cpu_name()
+    try:
+        import torch
+
+        index = int(device.split(":")[-1]) if device.split(":")[-1].isdigit() else 0
+        return torch.cuda.get_device_name(index)
+    except Exception:  # noqa: BLE001 - a name is informational; never fail a measurement over it
+        return device
+
+
+def environment_info() -> dict[str, Any]:
+    """Everything needed to tell whether two evaluations are comparable."""
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": usable_cpus(),
+        "versions": package_versions(),
+    }

@@ -1,0 +1,236 @@
+"""Latency as deployment sees it: fused model, batch 1, fixed threads, warm-up, then median and spread of N runs.
+
+Backends: ``torch`` (eager, ``torch.set_num_threads``) and ``onnx`` (Ultralytics ONNX export, ONNX Runtime CPU with
+fixed intra-op threads). The figure covers the network including Ultralytics' box decoding, not NMS. Results are
+cached by (architecture hash, class count, imgsz, backend, device, threads): weights do not change timings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from .environment import device_name, package_versions
+from .record import LatencyRecord
+
+BACKENDS = ("torch", "onnx")
+DEFAULT_THREADS = 1  # one thread is the most repeatable figure on shared machines; pass the target's count
+DEFAULT_WARMUP = 10
+DEFAULT_RUNS = 50
+CACHE_ENV = "DETNAS_LATENCY_CACHE"
+
+
+def default_cache_path() -> Path:
+    """$DETNAS_LATENCY_CACHE, else ~/.cache/detnas/latency.json."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "detnas" / "latency.json").expanduser()
+
+
+def cache_key(arch_sha256: str, nc: int, imgsz: int, backend: str, device: str, threads: int) -> str:
+    return f"{arch_sha256}|nc={nc}|imgsz={imgsz}|{backend}|{device_name(device)}|threads={threads}"
+
+
+class LatencyCache:
+    """A small JSON file of LatencyRecords; writes are locked and atomic so parallel evaluations can share it."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path).expanduser() if path is not None else default_cache_path()
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _read(self) -> dict[str, dict]:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def get(self, key: str) -> LatencyRecord | None:
+        entry = self._read().get(key)
+        if entry is None:
+            return None
+        try:
+            return replace(LatencyRecord(**entry), cached=True)
+        except TypeError:  # written by an older schema: treat as a miss
+            return None
+
+    def put(self, record: LatencyRecord) -> None:
+        with self._locked():
+            data = self._read()
+            data[record.cache_key] = asdict(replace(record, cached=False))
+            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+            os.replace(tmp, self.path)
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+
+def summarize(times_ms: list[float]) -> dict[str, float]:
+    """Median and spread of timed runs."""
+    a = np.asarray(times_ms, dtype=float)
+    p10, p25, p75, p90 = np.percentile(a, [10, 25, 75, 90])
+    return {
+        "median_ms": float(np.median(a)),
+        "mean_ms": float(a.mean()),
+        "std_ms": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+        "p10_ms": float(p10),
+        "p90_ms": float(p90),
+        "iqr_ms": float(p75 - p25),
+        "min_ms": float(a.min()),
+        "max_ms": float(a.max()),
+    }
+
+
+def _time_runs(
+    step: Callable[[], object], warmup: int, runs: int, sync: Callable[[], None] = lambda: None
+) -> list[float]:
+    for _ in range(warmup):
+        step()
+    sync()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        step()
+        sync()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
+def _load_fused(source: Path, nc: int | None):
+    """DetectionModel from a .pt checkpoint or a YAML, fused (Conv+BN folded, reparameterised) in eval mode."""
+    import torch
+
+    from .arch import build_model
+
+    if source.suffix in {".yaml", ".yml"}:
+        model = build_model(source, nc)
+    else:
+        from ultralytics.nn.tasks import load_checkpoint
+
+        model, _ = load_checkpoint(str(source), device="cpu", fuse=False)
+    model = model.float().eval()
+    with torch.no_grad():
+        model = model.fuse(verbose=False)
+    return model.eval()
+
+
+def _torch_times(
+    source: Path, nc: int | None, imgsz: int, threads: int, warmup: int, runs: int, device: str
+) -> list[float]:
+    import torch
+
+    torch.set_num_threads(threads)
+    model = _load_fused(source, nc).to(device)
+    x = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0)).to(device)
+    sync = torch.cuda.synchronize if device.startswith("cuda") or device.isdigit() else (lambda: None)
+    with torch.inference_mode():
+        return _time_runs(lambda: model(x), warmup, runs, sync)
+
+
+def export_onnx(source: Path, imgsz: int, workdir: Path, nc: int | None = None) -> Path:
+    """Export through Ultralytics (static batch 1, onnxslim-simplified) to ``workdir/<stem>_export.onnx``.
+
+    Ultralytics writes the .onnx beside its source (a YAML source: into the current directory), so the model is
+    saved as a checkpoint in ``workdir`` first. The ``_export`` suffix matters: a checkpoint named like a stock
+    asset (``yolov5n.pt``) is renamed by Ultralytics (``yolov5nu.pt``) and then looked up online.
+    """
+    import yaml
+    from ultralytics import YOLO
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    checkpoint = workdir / f"{source.stem}_export.pt"
+    if source.suffix in {".yaml", ".yml"}:
+        local = workdir / source.name  # same stem: Ultralytics guesses the model scale from the YAML's file name
+        data = yaml.safe_load(source.read_text())
+        if nc is not None:
+            data["nc"] = nc
+        local.write_text(yaml.safe_dump(data, sort_keys=False))
+        YOLO(str(local), task="detect").save(checkpoint)
+    elif checkpoint.resolve() != source.resolve():
+        shutil.copy2(source, checkpoint)
+    model = YOLO(str(checkpoint), task="detect")
+    out = model.export(
+        format="onnx", imgsz=imgsz, batch=1, dynamic=False, simplify=True, half=False, device="cpu", verbose=False
+    )
+    return Path(out)
+
+
+def _onnx_times(onnx_path: Path, imgsz: int, threads: int, warmup: int, runs: int) -> list[float]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    x = np.random.default_rng(0).random((1, 3, imgsz, imgsz), dtype=np.float32)
+    return _time_runs(lambda: session.run(None, {name: x}), warmup, runs)
+
+
+def measure_latency(
+    source: str | Path,
+    *,
+    imgsz: int,
+    backend: str = "torch",
+    threads: int = DEFAULT_THREADS,
+    warmup: int = DEFAULT_WARMUP,
+    runs: int = DEFAULT_RUNS,
+    device: str = "cpu",
+    nc: int | None = None,
+    workdir: str | Path | None = None,
+    key: str = "",
+) -> LatencyRecord:
+    """Time one model (a .pt checkpoint or a model YAML; for ``onnx`` also an exported .onnx) at batch 1.
+
+    Returns the median and spread in milliseconds. ``workdir`` receives the ONNX export (required for backend
+    ``onnx`` unless ``source`` is already .onnx); ``nc`` applies to YAML sources.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"latency backend must be one of {BACKENDS}, got {backend!r}")
+    if threads < 1 or runs < 2 or warmup < 0:
+        raise ValueError(f"need threads >= 1, runs >= 2, warmup >= 0; got {threads}, {runs}, {warmup}")
+    source = Path(source)
+    if backend == "torch":
+        times = _torch_times(source, nc, imgsz, threads, warmup, runs, device)
+        versions = package_versions(("torch", "ultralytics"))
+    else:
+        if workdir is None and source.suffix != ".onnx":
+            raise ValueError("backend 'onnx' needs a workdir for the exported model")
+        if device != "cpu":
+            raise ValueError(f"the onnx backend measures ONNX Runtime on CPU; got device {device!r}")
+        onnx_path = source if source.suffix == ".onnx" else export_onnx(source, imgsz, Path(workdir), nc)
+        times = _onnx_times(onnx_path, imgsz, threads, warmup, runs)
+        versions = package_versions(("onnxruntime", "onnx", "onnxslim", "torch", "ultralytics"))
+    return LatencyRecord(
+        backend=backend,  # type: ignore[arg-type]
+        device=device,
+        device_name=device_name(device),
+        imgsz=imgsz,
+        threads=threads,
+        warmup=warmup,
+        runs=runs,
+        **summarize(times),
+        versions=versions,
+        measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        cache_key=key,
+    )

@@ -1,0 +1,110 @@
+"""The proxy training recipe: the few knobs that decide what a short search-time training run costs and measures."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a candidate is trained for the search (a proxy for full training, not a replacement).
+
+    ``subset`` picks a seeded random sample of the training images: an int is a number of images, a float in (0, 1]
+    a fraction. Ultralytics' own ``fraction`` takes the alphabetical prefix of the split, which is biased (COCO file
+    names follow image ids), so it is never used. The same ``seed`` gives the same subset and the same trainer seed.
+
+    ``time_limit_s`` stops training gracefully after the current batch once the wall time is spent (the weights of
+    the last completed step are kept and validated). Ultralytics' own ``time=`` is not used because it *re-plans*
+    the epoch count to fill the time instead of capping it.
+
+    Augmentation defaults suit runs of a few epochs: ``close_mosaic`` closes mosaic for the final N epochs (mosaic
+    images look unlike validation images, so short runs that end on mosaic score worse), ``warmup_epochs`` is capped
+    by Ultralytics at ``epochs - 1``.
+    """
+
+    epochs: int = 1
+    imgsz: int = 320
+    batch: int = 16
+    subset: int | float | None = None
+    seed: int = 0
+    time_limit_s: float | None = None
+    optimizer: str = "AdamW"
+    lr0: float = 0.001
+    warmup_epochs: float = 1.0
+    mosaic: float = 1.0
+    close_mosaic: int = 1
+    mixup: float = 0.0
+    fliplr: float = 0.5
+    scale: float = 0.5
+    cache: bool = False
+    workers: int = 0
+    val_batch: int = 16
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.imgsz >= 32, f"imgsz must be >= 32, got {self.imgsz}"),
+            (self.batch >= 1, f"batch must be >= 1, got {self.batch}"),
+            (self.val_batch >= 1, f"val_batch must be >= 1, got {self.val_batch}"),
+            (self.workers >= 0, f"workers must be >= 0, got {self.workers}"),
+            (self.lr0 > 0 and math.isfinite(self.lr0), f"lr0 must be a positive number, got {self.lr0}"),
+            (
+                self.time_limit_s is None or self.time_limit_s > 0,
+                f"time_limit_s must be positive or None, got {self.time_limit_s}",
+            ),
+        ]
+        if self.subset is not None:
+            if isinstance(self.subset, bool) or not isinstance(self.subset, int | float):
+                checks.append((False, f"subset must be an int (images) or a float fraction, got {self.subset!r}"))
+            elif isinstance(self.subset, int):
+                checks.append((self.subset >= 1, f"subset must be >= 1 image, got {self.subset}"))
+            else:
+                checks.append((0 < self.subset <= 1, f"a fractional subset must lie in (0, 1], got {self.subset}"))
+        for ok, message in checks:
+            if not ok:
+                raise InputError(f"recipe: {message}")
+
+    def subset_size(self, available: int) -> int:
+        """Number of training images this recipe uses out of ``available``."""
+        if self.subset is None:
+            return available
+        if isinstance(self.subset, int):
+            return min(self.subset, available)
+        return max(1, min(available, round(self.subset * available)))
+
+    def train_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``YOLO.train`` that this recipe decides (data, device and paths come elsewhere)."""
+        return {
+            "epochs": self.epochs,
+            "imgsz": self.imgsz,
+            "batch": self.batch,
+            "seed": self.seed,
+            "deterministic": True,
+            "optimizer": self.optimizer,
+            "lr0": self.lr0,
+            "warmup_epochs": self.warmup_epochs,
+            "mosaic": self.mosaic,
+            "close_mosaic": self.close_mosaic,
+            "mixup": self.mixup,
+            "fliplr": self.fliplr,
+            "scale": self.scale,
+            "cache": "ram" if self.cache else False,
+            "workers": self.workers,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        """Build from a dict, rejecting unknown keys so a typo in a config file is not silently ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise InputError(f"recipe: unknown field(s) {unknown}; known fields are {sorted(names)}")
+        return cls(**data)

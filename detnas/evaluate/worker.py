@@ -1,0 +1,177 @@
+"""Child-process entry: ``python -m detnas.evaluate.worker REQUEST.json``.
+
+Runs build -> train -> validate -> latency for one candidate and writes RESULT.json. Progress (current phase, phase
+times) is rewritten after every phase, so that when the parent has to kill this process on a timeout, or the kernel
+kills it for memory, the parent still knows where it died and what it had finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(error).__name__}: {first[:300]}" if first else type(error).__name__
+
+
+class _Run:
+    def __init__(self, request: dict[str, Any]) -> None:
+        self.request = request
+        self.progress_path = Path(request["progress"])
+        self.result: dict[str, Any] = {"status": "running", "phase": None, "phase_seconds": {}}
+
+    def save(self) -> None:
+        _write_json(self.progress_path, self.result)
+
+    def phase(self, name: str):
+        run = self
+
+        class _Phase:
+            def __enter__(self):
+                run.result["phase"] = name
+                run.result["phase_started"] = time.time()  # lets the parent time a phase it had to kill
+                run.save()
+                self.t0 = time.perf_counter()
+
+            def __exit__(self, *exc):
+                run.result["phase_seconds"][name] = round(time.perf_counter() - self.t0, 4)
+                run.save()
+                return False
+
+        return _Phase()
+
+
+def run(request: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate one candidate as the request says; faults become status 'failed' with the phase and reason."""
+    from .recipe import Recipe
+
+    recipe = Recipe.from_dict(request["recipe"])
+    workdir = Path(request["workdir"])
+    arch_yaml, data_yaml = Path(request["arch_yaml"]), Path(request["data_yaml"])
+    names = {int(k): v for k, v in request["names"].items()}
+    device = request.get("device", "cpu")
+    state = _Run(request)
+    result = state.result
+    try:
+        import torch  # noqa: F401 - imported before the clock starts: interpreter start-up counts as 'other'
+        import ultralytics  # noqa: F401
+
+        with state.phase("build"):
+            from detnas.cost import model_cost
+
+            from .arch import build_model
+
+            model = build_model(arch_yaml, len(names))
+            result["cost"] = asdict(model_cost(model, imgsz=recipe.imgsz, fused=True))
+            del model
+
+        with state.phase("train"):
+            from .training import first_non_finite, train
+
+            trained = train(arch_yaml, data_yaml, recipe, project=workdir, device=device)
+            result.update(
+                run_dir=str(trained.run_dir),
+                weights_last=str(trained.last) if trained.last else None,
+                weights_best=str(trained.best) if trained.best else None,
+                epochs=[asdict(e) for e in trained.epochs],
+                stopped_by_time_limit=trained.stopped_by_time_limit,
+            )
+            bad = first_non_finite(trained.epochs)
+            if bad is not None:
+                values = ", ".join(f"{k}={v}" for k, v in asdict(bad).items() if k in {"box", "cls", "dfl"})
+                raise FloatingPointError(f"non-finite training loss in epoch {bad.epoch} ({values})")
+            if trained.last is None:
+                raise RuntimeError(f"training wrote no weights ({trained.run_dir / 'weights' / 'last.pt'} missing)")
+
+        with state.phase("validate"):
+            from .metrics import run_validation
+
+            val_images = [Path(p) for p in Path(request["val_list"]).read_text().splitlines() if p]
+            metrics = run_validation(
+                trained.last,
+                data_yaml,
+                imgsz=recipe.imgsz,
+                batch=recipe.val_batch,
+                device=device,
+                save_dir=workdir / "val",
+                names=names,
+                val_images=val_images,
+                coco_annotations=[Path(p) for p in request.get("coco_annotations", [])],
+            )
+            result["metrics"] = asdict(metrics)
+
+        latency = request.get("latency")
+        if latency:
+            with state.phase("latency"):
+                from .latency import measure_latency
+
+                record = measure_latency(
+                    trained.last,
+                    imgsz=recipe.imgsz,
+                    backend=latency["backend"],
+                    threads=latency["threads"],
+                    warmup=latency["warmup"],
+                    runs=latency["runs"],
+                    device=latency.get("device", "cpu"),
+                    workdir=workdir / "latency",
+                    key=latency.get("key", ""),
+                )
+                result["latency"] = asdict(record)
+        result["status"] = "ok"
+    except Exception as error:  # noqa: BLE001 - every candidate fault must become a record, not a crash
+        result.update(
+            status="failed",
+            failure_phase=result.get("phase"),
+            failure_reason=_reason(error),
+            traceback=traceback.format_exc(),
+        )
+        traceback.print_exc()
+    result["phase"] = None
+    return result
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when its parent dies: a search killed with kill -9 must not leave an orphan
+    training run writing into the folder that ``--resume`` re-uses for the interrupted candidate."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    _die_with_parent()
+    if len(argv) != 1:
+        print("usage: python -m detnas.evaluate.worker REQUEST.json", file=sys.stderr)
+        return 2
+    request = json.loads(Path(argv[0]).read_text())
+    result = run(request)
+    _write_json(Path(request["result"]), result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

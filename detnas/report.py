@@ -1,0 +1,183 @@
+"""Outputs of a search, all regenerated from its store: the Pareto front as CSV/JSON/YAML+weights, a figure, a report.
+
+Every figure here is computed from ``search.sqlite``; ``detnas report DIR`` can rebuild it all at any time.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from detnas.pareto import pareto_front
+from detnas.store import Candidate, Store
+
+FRONT_FIELDS = ("genome_id", "map50_95", "map50", "latency_ms", "params", "gflops", "origin", "yaml", "weights")
+
+
+@dataclass(frozen=True)
+class FrontRow:
+    genome_id: str
+    map50_95: float
+    map50: float | None
+    latency_ms: float
+    params: int | None
+    gflops: float | None
+    origin: str
+    yaml: str
+    weights: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in FRONT_FIELDS}
+
+
+def front_candidates(store: Store) -> list[Candidate]:
+    done = [c for c in store.candidates("done") if c.map is not None and c.latency_ms is not None]
+    indices = pareto_front([(c.map, c.latency_ms) for c in done])  # type: ignore[misc]
+    return [done[i] for i in indices]
+
+
+def write_outputs(folder: str | Path, store: Store) -> dict[str, Path]:
+    """Write pareto.csv, pareto.json, front/<id>.yaml + .pt, pareto.png and report.md into the run folder."""
+    folder = Path(folder)
+    front_dir = folder / "front"
+    if front_dir.exists():
+        shutil.rmtree(front_dir)  # the front can shrink as better designs appear; keep only the current one
+    front_dir.mkdir(parents=True)
+    rows: list[FrontRow] = []
+    for c in front_candidates(store):
+        yaml_path = front_dir / f"{c.genome_id}.yaml"
+        yaml_path.write_text(c.yaml)
+        weights = None
+        if c.weights and Path(c.weights).is_file():
+            weights = front_dir / f"{c.genome_id}.pt"
+            shutil.copy2(c.weights, weights)
+        rows.append(
+            FrontRow(
+                c.genome_id,
+                round(c.map or 0.0, 5),
+                c.map50,
+                round(c.latency_ms or 0.0, 3),
+                c.params,
+                c.gflops,
+                c.origin,
+                str(yaml_path),
+                str(weights) if weights else None,
+            )
+        )
+    with open(folder / "pareto.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=FRONT_FIELDS)
+        writer.writeheader()
+        writer.writerows(r.to_dict() for r in rows)
+    stats = search_statistics(store)
+    (folder / "pareto.json").write_text(
+        json.dumps({"front": [r.to_dict() for r in rows], "statistics": stats}, indent=2) + "\n"
+    )
+    figure = plot_front(store, folder / "pareto.png")
+    (folder / "report.md").write_text(markdown_report(rows, stats, figure))
+    return {
+        "csv": folder / "pareto.csv",
+        "json": folder / "pareto.json",
+        "figure": figure,
+        "report": folder / "report.md",
+    }
+
+
+def search_statistics(store: Store) -> dict[str, Any]:
+    """Counts, wall time split into training and everything else, and the metric the figures come from."""
+    counts = store.counts()
+    evaluations = [c.evaluation for c in store.candidates("done", "failed") if c.evaluation]
+    phases: dict[str, float] = {}
+    for ev in evaluations:
+        for phase, seconds in (ev.get("phase_seconds") or {}).items():
+            phases[phase] = phases.get(phase, 0.0) + float(seconds)
+    total_eval = sum(float(ev.get("total_seconds") or 0.0) for ev in evaluations)
+    sources = sorted({(ev.get("metrics") or {}).get("metric_source") for ev in evaluations if ev.get("metrics")})
+    done = store.candidates("done")
+    config = store.get_meta("config", {})
+    return {
+        "counts": counts,
+        "evaluations_budget": config.get("evaluations"),
+        "strategy": config.get("strategy"),
+        "seed": config.get("seed"),
+        "recipe": config.get("recipe"),
+        "data": config.get("data"),
+        "metric_source": sources,
+        "seconds": {
+            "evaluations_total": round(total_eval, 2),
+            "training": round(phases.get("train", 0.0), 2),
+            "other": round(total_eval - phases.get("train", 0.0), 2),
+            "by_phase": {k: round(v, 2) for k, v in sorted(phases.items())},
+        },
+        "median_latency_ms": round(statistics.median(c.latency_ms for c in done if c.latency_ms), 3) if done else None,
+        "best_map50_95": max((c.map or 0.0 for c in done), default=None),
+        "failures": [{"genome_id": c.genome_id, "error": c.error} for c in store.candidates("failed")],
+    }
+
+
+def plot_front(store: Store, path: Path) -> Path:
+    """mAP against latency: every finished candidate, the Pareto front, and the seeded baselines marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = [c for c in store.candidates("done") if c.map is not None and c.latency_ms is not None]
+    front = front_candidates(store)
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    ax.scatter([c.latency_ms for c in done], [c.map for c in done], s=18, c="#9a9a9a", label="candidates")
+    if front:
+        ax.plot([c.latency_ms for c in front], [c.map for c in front], "-o", c="#d62728", ms=5, label="Pareto front")
+    for c in done:
+        if c.origin.startswith("seed:"):
+            ax.scatter([c.latency_ms], [c.map], marker="*", s=160, c="#1f77b4", zorder=5)
+            ax.annotate(c.origin[5:], (c.latency_ms, c.map), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    config = store.get_meta("config", {})
+    recipe = config.get("recipe", {})
+    ax.set_xlabel(f"latency (ms, median, {config.get('latency_backend', 'torch')}, batch 1, {recipe.get('imgsz')} px)")
+    ax.set_ylabel("mAP50-95 (val)")
+    ax.set_title(f"detnas {config.get('strategy', '')} search: {len(done)} trained candidates")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def markdown_report(rows: list[FrontRow], stats: dict[str, Any], figure: Path) -> str:
+    counts = stats["counts"]
+    secs = stats["seconds"]
+    lines = [
+        "# detnas search report",
+        "",
+        f"Data: `{stats['data']}`; strategy: {stats['strategy']}, seed {stats['seed']}; "
+        f"mAP from {', '.join(stats['metric_source']) or 'n/a'}.",
+        f"Candidates: {counts['done']} done, {counts['failed']} failed, "
+        f"{counts['infeasible']} infeasible (not trained), "
+        f"{counts['pending'] + counts['running']} unfinished; budget {stats['evaluations_budget']}.",
+        f"Evaluation time: {secs['evaluations_total']:.0f} s, of which training {secs['training']:.0f} s and "
+        f"everything else {secs['other']:.0f} s.",
+        "",
+        "## Pareto front (mAP50-95 up, latency down)",
+        "",
+        "| id | mAP50-95 | mAP50 | latency ms | params M | GFLOPs | origin |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        params = f"{r.params / 1e6:.2f}" if r.params else "-"
+        gflops = f"{r.gflops:.2f}" if r.gflops else "-"
+        map50 = f"{r.map50:.4f}" if r.map50 is not None else "-"
+        lines.append(
+            f"| {r.genome_id} | {r.map50_95:.4f} | {map50} | {r.latency_ms:.1f} | {params} | {gflops} | {r.origin} |"
+        )
+    lines += ["", f"![mAP against latency]({figure.name})", ""]
+    if stats["failures"]:
+        lines += ["## Failed candidates", ""]
+        lines += [f"- `{f['genome_id']}`: {f['error']}" for f in stats["failures"]]
+        lines.append("")
+    return "\n".join(lines)

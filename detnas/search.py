@@ -1,0 +1,406 @@
+"""The search loop: a strategy proposes, cheap constraints filter, an executor evaluates, the store remembers.
+
+A run folder holds everything: ``search.sqlite`` (the source of truth), one folder per candidate, and the outputs
+written by :mod:`detnas.report`. ``resume`` continues from the store after any stop, kill -9 included.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, TextIO
+
+from detnas.architecture import to_yaml
+from detnas.cost import genome_cost
+from detnas.designs import named_design
+from detnas.errors import SearchError
+from detnas.evaluate import Evaluation, InputError, Recipe, load_data_yaml, prepare_data
+from detnas.executor import Evaluator, Executor, Job, LocalExecutor
+from detnas.genome import ArchGenome
+from detnas.space import SearchSpace
+from detnas.store import Store
+from detnas.strategy import AgingEvolution, RandomSearch, Trial
+
+STORE_NAME = "search.sqlite"
+LOCK_NAME = ".lock"
+STRATEGIES = ("evolution", "random")
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Limits checked on cheap costs before any training: an infeasible candidate costs no training."""
+
+    max_latency_ms: float | None = None
+    max_params: int | None = None
+    max_gflops: float | None = None
+
+    def violation(self, *, params: int, gflops: float, latency_ms: float | None = None) -> str | None:
+        if self.max_params is not None and params > self.max_params:
+            return f"params {params:,} > max {self.max_params:,}"
+        if self.max_gflops is not None and gflops > self.max_gflops:
+            return f"GFLOPs {gflops:.2f} > max {self.max_gflops:.2f}"
+        if self.max_latency_ms is not None and latency_ms is not None and latency_ms > self.max_latency_ms:
+            return f"latency {latency_ms:.1f} ms > max {self.max_latency_ms:.1f} ms"
+        return None
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything that defines a search; stored in the run folder so ``--resume`` needs nothing else."""
+
+    data: str
+    evaluations: int = 8
+    population: int = 8
+    tournament: int = 3
+    crossover_probability: float = 0.3
+    strategy: str = "evolution"
+    seed: int = 0
+    seeds: tuple[str, ...] = ("yolo11n",)
+    recipe: Recipe = field(default_factory=Recipe)
+    device: str = "cpu"
+    latency_backend: str = "torch"
+    constraints: Constraints = field(default_factory=Constraints)
+    max_failures: int = 5  # consecutive failed candidates before the search stops
+    timeout_s: float | None = None  # per-candidate hard limit (default: from the recipe's time limit)
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy {self.strategy!r} is unknown: choose one of {list(STRATEGIES)}")
+        if self.evaluations < 1:
+            raise ValueError(f"evaluations must be >= 1, got {self.evaluations}")
+        if self.population < 2:
+            raise ValueError(f"population must be >= 2, got {self.population}")
+        if self.max_failures < 1:
+            raise ValueError(f"max_failures must be >= 1, got {self.max_failures}")
+        for name in self.seeds:
+            named_design(name)  # ValueError naming the known designs
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["seeds"] = list(self.seeds)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"search config has unknown field(s) {unknown}")
+        data = dict(data)
+        data["recipe"] = Recipe.from_dict(data.get("recipe", {}))
+        data["constraints"] = Constraints(**data.get("constraints", {}))
+        data["seeds"] = tuple(data.get("seeds", ()))
+        return cls(**data)
+
+
+class RunFolderLock:
+    """An exclusive lock on a run folder, so two processes never write the same search. Freed by the OS on kill."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / LOCK_NAME
+        self._file: TextIO | None = None
+
+    def __enter__(self) -> RunFolderLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")  # noqa: SIM115 - held open for the lock's lifetime
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise SearchError(
+                f"run folder {self.path.parent} is in use by {owner}: wait for it to finish or choose another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"detnas pid {os.getpid()}")
+        handle.flush()
+        self._file = handle
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+
+
+def _rng_state(rng: random.Random) -> list[Any]:
+    version, state, gauss = rng.getstate()
+    return [version, list(state), gauss]
+
+
+def _restore_rng(state: list[Any]) -> random.Random:
+    rng = random.Random()
+    rng.setstate((state[0], tuple(state[1]), state[2]))
+    return rng
+
+
+class Search:
+    """One search over one run folder. Use :meth:`create` for a new search and :meth:`open` to resume one."""
+
+    def __init__(self, folder: Path, store: Store, config: SearchConfig, *, executor: Executor | None = None) -> None:
+        self.folder = folder
+        self.store = store
+        self.config = config
+        self.data = Path(config.data)
+        self.nc = load_data_yaml(self.data).nc
+        self.space = SearchSpace(nc=self.nc)
+        seeds = [named_design(name, nc=self.nc) for name in config.seeds]
+        self.seed_names = {g.id: name for g, name in zip(seeds, config.seeds, strict=True)}
+        if config.strategy == "evolution":
+            self.strategy: AgingEvolution | RandomSearch = AgingEvolution(
+                self.space,
+                population_size=config.population,
+                tournament_size=min(config.tournament, config.population),
+                crossover_probability=config.crossover_probability,
+                seeds=seeds,
+            )
+        else:
+            self.strategy = RandomSearch(self.space, seeds=seeds)
+        self.evaluator = Evaluator(
+            data=self.data,
+            recipe=config.recipe,
+            device=config.device,
+            latency_backend=config.latency_backend,
+            timeout_s=config.timeout_s,
+            latency_cache=folder / "latency_cache.json",
+        )
+        self.executor: Executor = executor or LocalExecutor(self.evaluator)
+
+    # ---- construction ----
+
+    @classmethod
+    def create(cls, folder: str | Path, config: SearchConfig, **kwargs: Any) -> Search:
+        folder = Path(folder)
+        if (folder / STORE_NAME).exists():
+            raise SearchError(
+                f"{folder} already holds a search: continue it with --resume {folder} or choose another --out"
+            )
+        data = Path(config.data).expanduser().resolve()
+        if not data.is_file():
+            raise InputError(f"data YAML {config.data} does not exist: pass an Ultralytics data YAML with --data")
+        config = SearchConfig.from_dict({**config.to_dict(), "data": str(data)})
+        # Check the data once, fully, before any candidate: a bad label is the user's fault, not a candidate's.
+        prepare_data(data, config.recipe, folder / "data_check", check=True)
+        store = Store(folder / STORE_NAME)
+        store.set_meta("config", config.to_dict())
+        store.set_meta("created_at", time.time())
+        return cls(folder, store, config, **kwargs)
+
+    @classmethod
+    def open(cls, folder: str | Path, **kwargs: Any) -> Search:
+        folder = Path(folder)
+        if not (folder / STORE_NAME).is_file():
+            raise SearchError(f"{folder} holds no search ({STORE_NAME} is missing): start one with --out {folder}")
+        store = Store(folder / STORE_NAME)
+        return cls(folder, store, SearchConfig.from_dict(store.get_meta("config")), **kwargs)
+
+    # ---- the loop ----
+
+    def history(self) -> list[Trial]:
+        """Candidates as the strategy sees them; finished ones in finishing order, so the population ages."""
+        finished = self.store.finished_in_order()
+        finished_ids = {c.genome_id for c in finished}
+        others = [c for c in self.store.candidates() if c.genome_id not in finished_ids]
+        return [Trial(ArchGenome.from_json(c.genome_json), c.status, c.map, c.latency_ms) for c in [*others, *finished]]
+
+    def trained_count(self) -> int:
+        counts = self.store.counts()
+        return counts["done"] + counts["failed"]
+
+    def run(self, *, progress: TextIO | None = sys.stderr) -> dict[str, int]:
+        """Evaluate until the budget of trained candidates is spent; returns the store's status counts."""
+        interrupted = self.store.requeue_interrupted()
+        bar = Progress(self.config.evaluations, progress, already=self.trained_count())
+        if interrupted:
+            bar.note(f"re-running {len(interrupted)} interrupted candidate(s): {', '.join(interrupted)}")
+        consecutive_failures = self._trailing_failures()
+        in_flight: set[str] = set()
+        max_infeasible = 20 * self.config.evaluations + 20
+        try:
+            while self.trained_count() < self.config.evaluations:
+                while (
+                    self.executor.free_slots() > 0 and self.trained_count() + len(in_flight) < self.config.evaluations
+                ):
+                    candidate = self._next_candidate(in_flight, max_infeasible)
+                    self._submit(candidate)
+                    in_flight.add(candidate)
+                if not in_flight:
+                    break
+                for job, evaluation in self.executor.wait():
+                    in_flight.discard(job.genome_id)
+                    self._record(job, evaluation)
+                    consecutive_failures = 0 if evaluation.ok else consecutive_failures + 1
+                    bar.update(job.genome_id, evaluation, self.best())
+                    if consecutive_failures >= self.config.max_failures:
+                        raise SearchError(
+                            f"search stopped: the last {consecutive_failures} candidates all failed (last: "
+                            f"{evaluation.failure_reason}). Check the data, recipe and device, then continue with "
+                            f"--resume {self.folder}"
+                        )
+        finally:
+            self.executor.shutdown()
+            bar.close()
+        return self.store.counts()
+
+    def _trailing_failures(self) -> int:
+        count = 0
+        for candidate in reversed(self.store.finished_in_order()):
+            if candidate.status != "failed":
+                break
+            count += 1
+        return count
+
+    def _next_candidate(self, in_flight: set[str], max_infeasible: int) -> str:
+        """A pending candidate left by an earlier run, or a new feasible proposal; returns its genome id."""
+        for candidate in self.store.candidates("pending"):
+            if candidate.genome_id not in in_flight:
+                return candidate.genome_id
+        rng = _restore_rng(self.store.strategy_state("rng")) if self.store.strategy_state("rng") else None
+        rng = rng or random.Random(self.config.seed)
+        while True:
+            if self.store.counts()["infeasible"] >= max_infeasible:
+                raise SearchError(
+                    f"search stopped: {max_infeasible} proposals in a row broke the constraints "
+                    f"({self.config.constraints}); loosen --max-latency-ms / --max-params"
+                )
+            proposal = self.strategy.propose(self.history(), rng)
+            genome = proposal.genome
+            cost = genome_cost(genome, imgsz=self.config.recipe.imgsz)
+            latency = None
+            if self.config.constraints.max_latency_ms is not None:
+                latency = self._latency(genome)
+            reason = self.config.constraints.violation(params=cost.params, gflops=cost.gflops, latency_ms=latency)
+            origin = f"seed:{self.seed_names[genome.id]}" if proposal.origin == "seed" else proposal.origin
+            self.store.add_candidate(
+                genome_id=genome.id,
+                genome_json=genome.to_json(),
+                yaml=to_yaml(genome),
+                origin=origin,
+                parents=proposal.parents,
+                state={"rng": _rng_state(rng)},
+                status="infeasible" if reason else "pending",
+                params=cost.params,
+                gflops=cost.gflops,
+                latency_ms=latency,
+                error=reason,
+            )
+            if reason is None:
+                return genome.id
+
+    def _latency(self, genome: ArchGenome) -> float:
+        """Latency of a genome under the search's protocol, cached with the evaluator's cache."""
+        from detnas.evaluate import LatencyCache, arch_sha256, cache_key, measure_latency
+        from detnas.evaluate.latency import DEFAULT_THREADS
+
+        path = self._write_yaml(genome.id, to_yaml(genome))
+        backend, imgsz = self.config.latency_backend, self.config.recipe.imgsz
+        device = "cpu" if backend == "onnx" else self.config.device
+        key = cache_key(arch_sha256(path), self.nc, imgsz, backend, device, DEFAULT_THREADS)
+        cache = LatencyCache(self.evaluator.latency_cache)
+        record = cache.get(key)
+        if record is None:
+            record = measure_latency(
+                path, imgsz=imgsz, backend=backend, device=device, nc=self.nc, workdir=path.parent / "latency", key=key
+            )
+            cache.put(record)
+        return record.median_ms
+
+    def _write_yaml(self, genome_id: str, text: str) -> Path:
+        path = self.folder / "candidates" / genome_id / f"{genome_id}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    def _submit(self, genome_id: str) -> None:
+        candidate = self.store.get(genome_id)
+        assert candidate is not None
+        arch = self._write_yaml(genome_id, candidate.yaml)
+        workdir = arch.parent / "eval"
+        if workdir.exists():  # left by an interrupted attempt: start clean, never mix two attempts' files
+            shutil.rmtree(workdir)
+        self.store.mark_running(genome_id)
+        self.executor.submit(Job(genome_id, arch, workdir))
+
+    def _record(self, job: Job, evaluation: Evaluation) -> None:
+        """Store the evaluation. Params and GFLOPs stay those of the unfused genome measured at proposal, the
+        figures Ultralytics prints for a YAML; the fused deployment cost is kept inside the evaluation JSON."""
+        metrics, latency = evaluation.metrics, evaluation.latency
+        ok = evaluation.ok and metrics is not None and latency is not None
+        self.store.finish(
+            job.genome_id,
+            status="done" if ok else "failed",
+            evaluation=evaluation.to_dict(),
+            error=None if ok else (evaluation.failure_reason or "evaluation returned no metrics or latency"),
+            map=metrics.map50_95 if metrics else None,
+            map50=metrics.map50 if metrics else None,
+            latency_ms=latency.median_ms if latency else None,
+            weights=evaluation.weights_best or evaluation.weights_last,
+        )
+
+    def best(self) -> tuple[float, float, str] | None:
+        done = self.store.candidates("done")
+        if not done:
+            return None
+        top = max(done, key=lambda c: (c.map or 0.0, -(c.latency_ms or 0.0)))
+        return (top.map or 0.0, top.latency_ms or 0.0, top.genome_id)
+
+
+class Progress:
+    """A one-line live progress bar on a terminal (a line per candidate elsewhere): done, ETA, best so far."""
+
+    def __init__(self, total: int, stream: TextIO | None, *, already: int = 0) -> None:
+        self.total, self.stream, self.done, self.start_done = total, stream, already, already
+        self.started = time.monotonic()
+        self.live = bool(stream is not None and stream.isatty())
+        self._draw("starting")
+
+    def note(self, text: str) -> None:
+        if self.stream is not None:
+            self.stream.write(("\n" if self.live else "") + text + "\n")
+            self.stream.flush()
+
+    def update(self, genome_id: str, evaluation: Evaluation, best: tuple[float, float, str] | None) -> None:
+        self.done += 1
+        if evaluation.ok and evaluation.metrics and evaluation.latency:
+            last = f"{genome_id} mAP {evaluation.metrics.map50_95:.4f} {evaluation.latency.median_ms:.1f} ms"
+        else:
+            last = f"{genome_id} failed: {(evaluation.failure_reason or '')[:60]}"
+        best_text = f"best mAP {best[0]:.4f} @ {best[1]:.1f} ms ({best[2]})" if best else "best -"
+        self._draw(f"{best_text} | last {last}")
+
+    def _draw(self, text: str) -> None:
+        if self.stream is None:
+            return
+        elapsed = time.monotonic() - self.started
+        finished_here = self.done - self.start_done
+        eta = elapsed / finished_here * (self.total - self.done) if finished_here else None
+        width = 20
+        filled = int(width * min(self.done, self.total) / max(self.total, 1))
+        bar = "#" * filled + "-" * (width - filled)
+        eta_text = f"ETA {_duration(eta)}" if eta is not None else "ETA ?"
+        line = f"[{bar}] {self.done}/{self.total} {eta_text} | {text}"
+        if self.live:
+            self.stream.write("\r\033[K" + line[: shutil.get_terminal_size().columns - 1])
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.live and self.stream is not None:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    )
