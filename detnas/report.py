@@ -132,10 +132,11 @@ def plot_front(store: Store, path: Path) -> Path:
     ax.scatter([c.latency_ms for c in done], [c.map for c in done], s=18, c="#9a9a9a", label="candidates")
     if front:
         ax.plot([c.latency_ms for c in front], [c.map for c in front], "-o", c="#d62728", ms=5, label="Pareto front")
-    for c in done:
-        if c.origin.startswith("seed:"):
-            ax.scatter([c.latency_ms], [c.map], marker="*", s=160, c="#1f77b4", zorder=5)
-            ax.annotate(c.origin[5:], (c.latency_ms, c.map), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    seeded = [c for c in done if c.origin.startswith("seed:")]
+    for i, c in enumerate(seeded):
+        label = "seeded baseline" if i == 0 else None
+        ax.scatter([c.latency_ms], [c.map], marker="*", s=160, c="#1f77b4", zorder=5, label=label)
+        ax.annotate(c.origin[5:], (c.latency_ms, c.map), textcoords="offset points", xytext=(6, 4), fontsize=8)
     config = store.get_meta("config", {})
     recipe = config.get("recipe", {})
     ax.set_xlabel(f"latency (ms, median, {config.get('latency_backend', 'torch')}, batch 1, {recipe.get('imgsz')} px)")

@@ -57,8 +57,8 @@ class SearchConfig:
     data: str
     evaluations: int = 8
     population: int = 8
-    tournament: int = 3
-    crossover_probability: float = 0.3
+    tournament: int | None = None  # default: half the population (see benchmarks/strategy_vs_random.py)
+    crossover_probability: float = 0.5
     strategy: str = "evolution"
     seed: int = 0
     seeds: tuple[str, ...] = ("yolo11n",)
@@ -158,7 +158,7 @@ class Search:
             self.strategy: AgingEvolution | RandomSearch = AgingEvolution(
                 self.space,
                 population_size=config.population,
-                tournament_size=min(config.tournament, config.population),
+                tournament_size=min(config.tournament or max(2, config.population // 2), config.population),
                 crossover_probability=config.crossover_probability,
                 seeds=seeds,
             )

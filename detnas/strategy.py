@@ -64,9 +64,9 @@ class RandomSearch:
 @dataclass
 class AgingEvolution:
     space: SearchSpace
-    population_size: int = 8
-    tournament_size: int = 3
-    crossover_probability: float = 0.3
+    population_size: int = 16
+    tournament_size: int = 8
+    crossover_probability: float = 0.5
     seeds: Sequence[ArchGenome] = field(default_factory=tuple)
     name: str = "evolution"
 
