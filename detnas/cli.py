@@ -104,11 +104,14 @@ def _add_space(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _search(args: argparse.Namespace) -> int:
+    from detnas.ray_executor import ExecutorSpec
     from detnas.report import write_outputs
     from detnas.search import Constraints, Search, SearchConfig
 
+    # Where candidates run is chosen per run, never stored: a resumed search may continue on another machine/cluster.
+    spec = ExecutorSpec(args.executor, args.ray_address, args.workers, args.cpus_per_trial, args.gpus_per_trial)
     if args.resume:
-        search = Search.open(args.resume)
+        search = Search.open(args.resume, executor_factory=spec.build)
     else:
         if not args.out:
             raise ValueError("--out DIR is required for a new search (or --resume DIR to continue one)")
@@ -139,7 +142,8 @@ def _search(args: argparse.Namespace) -> int:
             max_failures=args.max_failures,
             timeout_s=args.timeout,
         )
-        search = Search.create(args.out, config)
+        spec.check_device(config.device)  # before the run folder exists
+        search = Search.create(args.out, config, executor_factory=spec.build)
     from detnas.search import RunFolderLock
 
     with RunFolderLock(search.folder):
@@ -177,7 +181,11 @@ def _add_search(subparsers: argparse._SubParsersAction) -> None:
         help="evolutionary multi-objective search (mAP up, latency down) with a resumable SQLite store",
         description="Search architectures; every trained candidate is kept in DIR/search.sqlite.",
     )
-    p.add_argument("--resume", metavar="DIR", help="continue the search in DIR (all settings come from its store)")
+    p.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the search in DIR (its settings come from its store; the --executor flags are chosen anew)",
+    )
     p.add_argument("--out", metavar="DIR", help="run folder of a new search")
     p.add_argument(
         "--data",
@@ -207,6 +215,32 @@ def _add_search(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-failures", type=int, default=5, help="stop after this many failures in a row (default 5)")
     p.add_argument("--device", default="cpu", help="training device: cpu, 0, 0,1 ... (default cpu)")
     p.add_argument("--latency-backend", choices=["torch", "onnx"], default="torch", help="default torch")
+    p.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="where candidates train: local (one at a time, here) or ray (--workers at once, on this machine or a "
+        "Ray cluster; pip install 'detnas[ray]'). Chosen anew on --resume (default local)",
+    )
+    p.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        default=None,
+        help="join this Ray cluster (auto, HOST:6379); default: start a private local Ray instance",
+    )
+    p.add_argument("--workers", type=int, default=1, help="candidates trained at once with --executor ray (default 1)")
+    p.add_argument(
+        "--cpus-per-trial",
+        type=float,
+        default=1.0,
+        help="CPUs Ray reserves per candidate, also its torch threads (default 1)",
+    )
+    p.add_argument(
+        "--gpus-per-trial",
+        type=float,
+        default=0.0,
+        help="GPUs Ray reserves per candidate, with --device 0 (0.5: two share one GPU) (default 0)",
+    )
     p.set_defaults(func=_search)
 
     r = subparsers.add_parser("report", help="markdown table of a search's Pareto front, its figure and statistics")
@@ -228,9 +262,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="detnas", description="Detector architecture search on Ultralytics.")
     parser.add_argument("--version", action="version", version=f"detnas {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
+    from detnas.benchmark import add_benchmark_parser
     from detnas.evaluate.cli import add_evaluate_parser
+    from detnas.predict import add_predict_parser
+    from detnas.train_export import add_export_parser, add_train_parser
 
-    registrars: list[Callable[[argparse._SubParsersAction], None]] = [_add_space, add_evaluate_parser, _add_search]
+    registrars: list[Callable[[argparse._SubParsersAction], None]] = [
+        _add_space,
+        add_evaluate_parser,
+        _add_search,
+        add_benchmark_parser,
+        add_predict_parser,
+        add_train_parser,
+        add_export_parser,
+    ]
     for register in registrars:
         register(subparsers)
     return parser

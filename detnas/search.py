@@ -12,6 +12,7 @@ import random
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TextIO
@@ -145,7 +146,15 @@ def _restore_rng(state: list[Any]) -> random.Random:
 class Search:
     """One search over one run folder. Use :meth:`create` for a new search and :meth:`open` to resume one."""
 
-    def __init__(self, folder: Path, store: Store, config: SearchConfig, *, executor: Executor | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        store: Store,
+        config: SearchConfig,
+        *,
+        executor: Executor | None = None,
+        executor_factory: Callable[[Evaluator], Executor] | None = None,
+    ) -> None:
         self.folder = folder
         self.store = store
         self.config = config
@@ -172,6 +181,8 @@ class Search:
             timeout_s=config.timeout_s,
             latency_cache=folder / "latency_cache.json",
         )
+        if executor is None and executor_factory is not None:
+            executor = executor_factory(self.evaluator)  # e.g. ExecutorSpec.build: needs this search's Evaluator
         self.executor: Executor = executor or LocalExecutor(self.evaluator)
 
     # ---- construction ----

@@ -1,0 +1,259 @@
+"""Model resolution and loading for benchmark, predict, train and export: one rule for every command.
+
+A model is given as a path (``.pt`` checkpoint, ``.yaml`` architecture, ``.tflite`` export) or as a name
+(``yolo11n``, ``yolov8n.pt``, ``yolo_nas_s``). A name is looked up, in order, in ``--weights-dir``, in
+``$DETNAS_WEIGHTS`` and in Ultralytics' own ``SETTINGS["weights_dir"]``; only when Ultralytics may go online
+(``YOLO_OFFLINE`` unset and the network reachable) is an official asset downloaded. Offline, a missing file ends in
+one line that names the file and the folder to put it in.
+
+YOLO models load through ``ultralytics.YOLO``, YOLO-NAS through ``ultralytics.NAS`` (which unpickles a
+super-gradients module, so the ``super_gradients`` package must be importable).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+WEIGHTS_ENV = "DETNAS_WEIGHTS"
+ModelKind = Literal["yolo", "nas", "tflite", "yaml"]
+WEIGHT_SUFFIXES = (".pt", ".tflite")
+YAML_SUFFIXES = (".yaml", ".yml")
+_NAS_INSTALL_HINT = "install the yolonas recipe: scripts/install_yolonas.sh VENV (super-gradients 3.7.1)"
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where a model comes from and how it loads; ``path`` is None only for a stock YAML name (``yolo11n.yaml``)."""
+
+    spec: str
+    kind: ModelKind
+    path: Path | None
+    name: str
+
+
+@dataclass
+class LoadedModel:
+    """An Ultralytics ``Model`` (YOLO or NAS) with what the commands need to know about it."""
+
+    resolved: ResolvedModel
+    model: Any  # ultralytics.YOLO | ultralytics.NAS
+    names: dict[int, str] = field(default_factory=dict)
+    fixed_imgsz: int | None = None  # exports with a fixed input size (TFLite): predict/val must use it
+    precision: str = "fp32"
+
+    @property
+    def kind(self) -> ModelKind:
+        return self.resolved.kind
+
+
+def ultralytics_weights_dir() -> Path:
+    """Ultralytics' own weights folder (``yolo settings weights_dir=...``)."""
+    from ultralytics.utils import SETTINGS
+
+    return Path(SETTINGS["weights_dir"])
+
+
+def weights_dirs(weights_dir: str | Path | None = None) -> list[Path]:
+    """Folders searched for a model name, in order: the argument, ``$DETNAS_WEIGHTS``, Ultralytics' weights_dir."""
+    folders: list[Path] = []
+    for entry in (weights_dir, os.environ.get(WEIGHTS_ENV), ultralytics_weights_dir()):
+        if entry:
+            path = Path(entry).expanduser().resolve()
+            if path not in folders:
+                folders.append(path)
+    return folders
+
+
+def is_nas_name(name: str) -> bool:
+    return Path(name).stem.lower().startswith("yolo_nas")
+
+
+def asset_file_name(spec: str) -> str:
+    """``yolo11n`` -> ``yolo11n.pt``; Ultralytics' own renames too (``yolov5n.pt`` -> ``yolov5nu.pt``)."""
+    from ultralytics.utils.checks import check_yolov5u_filename
+
+    name = spec if Path(spec).suffix else f"{spec}.pt"
+    return check_yolov5u_filename(name, verbose=False)
+
+
+def may_download() -> bool:
+    """True when Ultralytics would download: YOLO_OFFLINE unset/false and the network reachable."""
+    from ultralytics.utils import is_online
+
+    return is_online()
+
+
+def _kind_of_path(path: Path) -> ModelKind:
+    suffix = path.suffix.lower()
+    if suffix in YAML_SUFFIXES:
+        return "yaml"
+    if suffix == ".tflite":
+        return "tflite"
+    if suffix == ".pt":
+        return "nas" if is_nas_name(path.name) or _is_pickled_module(path) else "yolo"
+    raise ValueError(f"model {path} has suffix {suffix!r}: give a .pt checkpoint, a .yaml architecture or a .tflite")
+
+
+def _is_pickled_module(path: Path) -> bool:
+    """A whole pickled nn.Module (the YOLO-NAS asset layout) rather than an Ultralytics checkpoint dict.
+
+    Decided from the pickle's first opcodes without unpickling: a checkpoint dict starts with EMPTY_DICT.
+    """
+    import pickletools
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            pkl = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
+            if pkl is None:
+                return False
+            data = archive.read(pkl)
+    except (OSError, zipfile.BadZipFile):
+        return False
+    for opcode, _, _ in pickletools.genops(data):
+        if opcode.name in {"PROTO", "FRAME"}:
+            continue
+        return opcode.name != "EMPTY_DICT"
+    return False
+
+
+def resolve_model(
+    spec: str | Path, *, weights_dir: str | Path | None = None, download: bool | None = None
+) -> ResolvedModel:
+    """Find the file behind a model path or name.
+
+    Raises:
+        FileNotFoundError: one line naming the missing file and where to put it (offline, or no such asset).
+        ValueError: an unsupported suffix.
+    """
+    text = str(spec).strip()
+    if not text:
+        raise ValueError("empty model name: give a path (.pt, .yaml, .tflite) or a name such as yolo11n")
+    path = Path(text).expanduser()
+    if path.is_file():
+        return ResolvedModel(text, _kind_of_path(path), path.resolve(), path.stem)
+    if path.is_dir():
+        raise ValueError(f"model {path} is a folder: give a weights file, a YAML or a model name")
+    if path.suffix.lower() in YAML_SUFFIXES:
+        if len(path.parts) == 1 and _is_stock_yaml(path.name):
+            return ResolvedModel(text, "yaml", None, path.stem)  # Ultralytics builds 'yolo11n.yaml' from its configs
+        raise FileNotFoundError(f"architecture YAML {path} does not exist: pass the path of a model YAML")
+    if len(path.parts) > 1:  # a path, not a name: no folder search
+        raise FileNotFoundError(f"model file {path} does not exist: check the path")
+    file_name = asset_file_name(text)
+    _kind_of_path(Path(file_name))  # suffix check
+    folders = weights_dirs(weights_dir)
+    for folder in folders:
+        candidate = folder / file_name
+        if candidate.is_file():
+            return ResolvedModel(text, _kind_of_path(candidate), candidate, Path(file_name).stem)
+    if download is None:
+        download = may_download()
+    if download and _is_ultralytics_asset(file_name):
+        from ultralytics.utils.downloads import attempt_download_asset
+
+        folders[0].mkdir(parents=True, exist_ok=True)
+        fetched = Path(attempt_download_asset(folders[0] / file_name))
+        if fetched.is_file():
+            return ResolvedModel(text, _kind_of_path(fetched), fetched.resolve(), Path(file_name).stem)
+    where = ", ".join(str(f) for f in folders)
+    why = "no Ultralytics asset of that name" if not _is_ultralytics_asset(file_name) else "offline"
+    raise FileNotFoundError(
+        f"{file_name} not found in {where} (not downloaded: {why}): put {file_name} in {folders[0]} "
+        f"(or pass --weights-dir DIR / set {WEIGHTS_ENV})"
+    )
+
+
+def _is_ultralytics_asset(file_name: str) -> bool:
+    from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES
+
+    return file_name in GITHUB_ASSETS_NAMES
+
+
+def _is_stock_yaml(file_name: str) -> bool:
+    try:
+        from ultralytics.nn.tasks import yaml_model_load
+
+        yaml_model_load(file_name)
+    except Exception:  # noqa: BLE001 - any failure means "not a stock config"
+        return False
+    return True
+
+
+def tflite_metadata(path: str | Path) -> dict[str, Any]:
+    """Ultralytics metadata embedded in an export (names, imgsz, description), read without loading the model."""
+    from ultralytics.nn.backends.base import BaseBackend
+
+    return BaseBackend.read_metadata(Path(path)) or {}
+
+
+def load_model(spec: str | Path | ResolvedModel, *, weights_dir: str | Path | None = None) -> LoadedModel:
+    """Load a model through ``ultralytics.YOLO`` or ``ultralytics.NAS``.
+
+    Raises:
+        FileNotFoundError / ValueError: see :func:`resolve_model`; ValueError (one line) when YOLO-NAS needs
+        super-gradients or a TFLite file needs ai-edge-litert.
+    """
+    resolved = spec if isinstance(spec, ResolvedModel) else resolve_model(spec, weights_dir=weights_dir)
+    source = str(resolved.path) if resolved.path is not None else resolved.spec
+    if resolved.kind == "nas":
+        return _load_nas(resolved, source)
+    from ultralytics import YOLO
+
+    if resolved.kind == "tflite":
+        require_litert()
+        meta = tflite_metadata(source)
+        imgsz = meta.get("imgsz")
+        fixed = int(max(imgsz)) if isinstance(imgsz, list | tuple) and imgsz else (int(imgsz) if imgsz else None)
+        names = {int(k): str(v) for k, v in (meta.get("names") or {}).items()}
+        args = meta.get("args") or {}
+        quant = "int8" if args.get("int8") else ("fp16" if args.get("half") else "fp32")
+        model = YOLO(source, task=meta.get("task", "detect"))
+        return LoadedModel(resolved, model, names, fixed_imgsz=fixed, precision=quant)
+    model = YOLO(source, task="detect")
+    names = dict(getattr(model.model, "names", {}) or {})
+    return LoadedModel(resolved, model, names)
+
+
+def _load_nas(resolved: ResolvedModel, source: str) -> LoadedModel:
+    """ultralytics.NAS unpickles the whole module: the package its classes live in must be importable
+    (super_gradients for the official assets; modern_yolonas for models saved from that reimplementation)."""
+    os.environ.setdefault("CRASH_HANDLER", "FALSE")  # super-gradients' import-time crash-report hook
+    from ultralytics import NAS
+
+    try:
+        model = NAS(source)
+    except ModuleNotFoundError as e:
+        raise ValueError(
+            f"{resolved.spec}: this YOLO-NAS file needs the {e.name or 'missing'} package to unpickle; "
+            f"{_NAS_INSTALL_HINT}"
+        ) from None
+    except (AttributeError, TypeError) as e:  # e.g. _class_names unset: NAS needs names saved with the model
+        raise ValueError(
+            f"{resolved.spec} is not a YOLO-NAS model that ultralytics.NAS can load ({type(e).__name__}: {e}); "
+            "save it with its class names set (set_dataset_processing_params(class_names=...))"
+        ) from None
+    return LoadedModel(resolved, model, dict(model.model.names))
+
+
+def require_litert() -> None:
+    """TFLite inference needs the ai-edge-litert package (detnas extra ``tflite``)."""
+    import importlib.util
+
+    if importlib.util.find_spec("ai_edge_litert") is None:
+        raise ValueError("TFLite models need the ai-edge-litert package: pip install 'detnas[tflite]'")
+
+
+def litert_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("ai_edge_litert") is not None
+
+
+def super_gradients_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("super_gradients") is not None

@@ -1,0 +1,139 @@
+"""detnas benchmark end to end: a tiny real search, its equal-budget baselines, a test-made yolo11n.pt, the INT8
+TFLite YOLO11n (where ai-edge-litert is installed) and a missing YOLO-NAS row that stays in the table."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from detnas.models import litert_available
+
+pytestmark = pytest.mark.slow
+ENV = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
+
+
+@pytest.fixture(scope="module")
+def tiny_search(coco8: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("search") / "run"
+    args = ["search", "--data", str(coco8), "--out", str(out), "--evaluations", "2", "--population", "2"]
+    args += ["--epochs", "1", "--imgsz", "64", "--batch", "4"]
+    result = subprocess.run(
+        [sys.executable, "-m", "detnas.cli", *args], capture_output=True, text=True, env=ENV, timeout=900
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def make_yolo_asset(path: Path, cfg: str = "yolo11n.yaml") -> Path:
+    """A stand-in for an official asset: a stock model saved and stripped the way Ultralytics ships its .pt files."""
+    from ultralytics import YOLO
+    from ultralytics.utils.torch_utils import strip_optimizer
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    YOLO(cfg).save(path)
+    strip_optimizer(path)
+    return path
+
+
+def _parser() -> argparse.ArgumentParser:
+    from detnas.benchmark import add_benchmark_parser
+
+    parser = argparse.ArgumentParser(prog="detnas")
+    add_benchmark_parser(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def test_benchmark_end_to_end(tiny_search: Path, datasets: Path, tmp_path: Path) -> None:
+    weights = tmp_path / "weights"
+    make_yolo_asset(weights / "yolo11n.pt")
+    tflite = datasets.parent / "weights" / "tflite_int8" / "yolo11n_integer_quant.tflite"
+    out = tmp_path / "bench"
+    argv = [
+        "benchmark",
+        "--models",
+        str(tiny_search),
+        "yolo11n",
+        str(tflite),
+        "yolo_nas_s",
+        "--out",
+        str(out),
+        "--weights-dir",
+        str(weights),
+        "--baselines",
+        "yolo11n",
+        "yolov8n",
+        "--warmup",
+        "1",
+        "--runs",
+        "3",
+    ]
+    args = _parser().parse_args(argv)
+    assert args.func(args) == 0
+
+    for name in ("benchmark.md", "benchmark.csv", "benchmark.json"):
+        assert (out / name).stat().st_size > 0
+    assert (out / "benchmark.png").stat().st_size > 10_000
+    rows = json.loads((out / "benchmark.json").read_text())["rows"]
+    by_label = {r["label"]: r for r in rows}
+    front = json.loads((tiny_search / "pareto.json").read_text())["front"]
+    found = [r for r in rows if r["kind"] == "found"]
+    assert len(found) == len(front) and all(r["status"] == "ok" for r in found)
+
+    seed = by_label["yolo11n (equal budget)"]  # the search trained the seed genome: its run is reused
+    assert seed["kind"] == "baseline" and seed["status"] == "ok" and "search's own run" in seed["note"]
+    assert seed["params"] == 2_616_248  # YOLO11n fused at nc=80
+    v8 = by_label["yolov8n (equal budget)"]  # not in the search: trained here with the search's recipe
+    assert v8["status"] == "ok" and "trained by the benchmark" in v8["note"]
+    evaluation = json.loads(next((out / "baselines").rglob("evaluation.json")).read_text())
+    config_recipe = json.loads((tiny_search / "pareto.json").read_text())["statistics"]["recipe"]
+    assert evaluation["recipe"] == config_recipe
+
+    ref = by_label["yolo11n"]
+    assert ref["kind"] == "reference" and ref["status"] == "ok" and ref["source"] == str(weights / "yolo11n.pt")
+    for r in rows:
+        if r["status"] == "ok":
+            assert 0.0 <= r["map50_95"] <= 1.0 and r["latency_ms"] > 0 and r["params"] > 0 and r["gflops"] > 0
+            assert r["metric_source"] == "pycocotools" or r["metrics"]["coco_annotations"] == []
+
+    nas = by_label["yolo_nas_s"]
+    assert nas["status"] == "unavailable" and "yolo_nas_s.pt" in nas["reason"] and "\n" not in nas["reason"]
+
+    int8 = [r for r in rows if r["source"] == str(tflite)]
+    assert len(int8) == 1
+    if litert_available():
+        row = int8[0]
+        assert row["status"] == "ok" and row["precision"] == "int8" and "(INT8)" in row["label"]
+        assert row["imgsz"] == 640 and row["latency_backend"] == "tflite" and row["map50_95"] > 0.2
+    else:
+        assert "ai-edge-litert" in int8[0]["reason"]
+
+    table = (out / "benchmark.md").read_text()
+    assert "| found design |" in table and "| equal-budget baseline |" in table and "unavailable:" in table
+    with open(out / "benchmark.csv") as handle:
+        assert len(list(csv.DictReader(handle))) == len(rows)
+
+    # A second run re-uses the baseline it trained instead of training again.
+    trained = next((out / "baselines").rglob("evaluation.json"))
+    stamp = trained.stat().st_mtime_ns
+    args = _parser().parse_args([*argv[:2], str(tiny_search), *argv[6:]])
+    assert args.func(args) == 0
+    assert trained.stat().st_mtime_ns == stamp
+
+
+def test_benchmark_bad_input(tmp_path: Path, coco8: Path) -> None:
+    from detnas.benchmark import run_benchmark
+
+    with pytest.raises(ValueError, match="--data is required"):
+        run_benchmark(models=["yolo11n"], out=tmp_path)
+    with pytest.raises(ValueError, match="not a search run"):
+        run_benchmark(models=[str(tmp_path)], data=coco8, out=tmp_path / "o")
+    args = _parser().parse_args(["benchmark", "--models", "x", "--out", str(tmp_path), "--baselines", "resnet"])
+    with pytest.raises(ValueError, match="unknown baseline"):
+        args.func(args)
