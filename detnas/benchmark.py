@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from detnas.evaluate import LatencyCache, LatencyRecord, Metrics, Recipe, arch_sha256, cache_key, measure_latency
+from detnas.evaluate import LatencyCache, LatencyRecord, Recipe, arch_sha256, cache_key, measure_latency
 from detnas.evaluate.data import DataSpec, find_coco_annotations, load_data_yaml
 from detnas.evaluate.latency import DEFAULT_RUNS, DEFAULT_THREADS, DEFAULT_WARMUP
 from detnas.models import LoadedModel, ResolvedModel, load_model, resolve_model
@@ -245,47 +245,7 @@ def validate_model(loaded: LoadedModel, spec: DataSpec, *, imgsz: int, batch: in
     }
     if loaded.kind != "nas":
         return run_validation(loaded.resolved.path, spec.yaml_path, **common)
-    return _validate_module(loaded.model.model, spec.yaml_path, **common)
-
-
-def _validate_module(module, data_yaml: Path, *, imgsz, batch, device, save_dir, names, val_images, coco_annotations):
-    """run_validation's protocol for an in-memory module (the YOLO-NAS case): same validator, thresholds and metrics."""
-    from ultralytics.models.nas.val import NASValidator
-
-    from detnas.evaluate.metrics import VAL_CONF, VAL_IOU, _proxy_validator_class, coco_map
-
-    validator_cls = type("NASProxyValidator", (_proxy_validator_class(), NASValidator), {})
-    args = {
-        "data": str(data_yaml),
-        "imgsz": imgsz,
-        "batch": batch,
-        "device": device,
-        "conf": VAL_CONF,
-        "iou": VAL_IOU,
-        "save_json": True,
-        "plots": False,
-        "verbose": False,
-        "split": "val",
-        "workers": 0,
-        "half": False,
-    }
-    validator = validator_cls(save_dir=Path(save_dir), args=args)
-    stats = validator(model=module)
-    predictions = list(validator.jdict)
-    ul_5095, ul_50 = float(stats["metrics/mAP50-95(B)"]), float(stats["metrics/mAP50(B)"])
-    coco = coco_map(predictions, coco_annotations, names, val_images) if coco_annotations else None
-    return Metrics(
-        map50_95=coco[0] if coco else ul_5095,
-        map50=coco[1] if coco else ul_50,
-        metric_source="pycocotools" if coco else "ultralytics",
-        map50_95_ultralytics=ul_5095,
-        map50_ultralytics=ul_50,
-        precision=float(stats.get("metrics/precision(B)", float("nan"))),
-        recall=float(stats.get("metrics/recall(B)", float("nan"))),
-        val_images=len(val_images),
-        predictions=len(predictions),
-        coco_annotations=[str(p) for p in coco_annotations] if coco else [],
-    )
+    return run_validation(loaded.model.model, spec.yaml_path, nas=True, **common)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ class Cost:
     (Conv+BN folded), which is what latency measures; unfused is what Ultralytics prints for a YAML."""
 
     params: int
-    gflops: float
+    gflops: float | None  # None where thop cannot profile the model (it then still builds and may train)
     imgsz: int
     fused: bool = False
 
@@ -47,10 +47,8 @@ def model_cost(model, *, imgsz: int = 640, fused: bool = False) -> Cost:
         with torch.no_grad():
             model = model.fuse(verbose=False)
     params = sum(p.numel() for p in model.parameters())
-    gflops = get_flops(model, imgsz)
-    if not gflops > 0:
-        raise RuntimeError("GFLOPs could not be profiled: check that the ultralytics-thop package is installed")
-    return Cost(params=params, gflops=round(gflops, 4), imgsz=imgsz, fused=fused)
+    gflops = get_flops(model, imgsz)  # 0.0 when profiling fails (for example a pool larger than its input)
+    return Cost(params=params, gflops=round(gflops, 4) if gflops > 0 else None, imgsz=imgsz, fused=fused)
 
 
 def genome_cost(genome: ArchGenome, *, imgsz: int = 640) -> Cost:

@@ -41,10 +41,10 @@ class Constraints:
     max_params: int | None = None
     max_gflops: float | None = None
 
-    def violation(self, *, params: int, gflops: float, latency_ms: float | None = None) -> str | None:
+    def violation(self, *, params: int, gflops: float | None, latency_ms: float | None = None) -> str | None:
         if self.max_params is not None and params > self.max_params:
             return f"params {params:,} > max {self.max_params:,}"
-        if self.max_gflops is not None and gflops > self.max_gflops:
+        if self.max_gflops is not None and gflops is not None and gflops > self.max_gflops:
             return f"GFLOPs {gflops:.2f} > max {self.max_gflops:.2f}"
         if self.max_latency_ms is not None and latency_ms is not None and latency_ms > self.max_latency_ms:
             return f"latency {latency_ms:.1f} ms > max {self.max_latency_ms:.1f} ms"

@@ -195,7 +195,7 @@ def _proxy_validator_class():
 
 
 def run_validation(
-    weights: Path,
+    model: Path | Any,
     data_yaml: Path,
     *,
     imgsz: int,
@@ -205,11 +205,20 @@ def run_validation(
     names: dict[int, str],
     val_images: Sequence[Path],
     coco_annotations: Sequence[Path] = (),
+    nas: bool = False,
 ) -> Metrics:
-    """Validate trained weights once on the val split and return both metric sources' figures."""
+    """Validate a model once on the val split and return both metric sources' figures.
+
+    ``model`` is a weights path, or an in-memory module for YOLO-NAS (``nas=True``), which ``ultralytics.NAS``
+    validates with its own validator: the thresholds, the JSON predictions and the metrics are the same either way.
+    """
     validator_cls = _proxy_validator_class()
+    if nas:
+        from ultralytics.models.nas.val import NASValidator
+
+        validator_cls = type("NASProxyValidator", (validator_cls, NASValidator), {})
+    target = str(model) if isinstance(model, str | Path) else model
     args = {
-        "model": str(weights),
         "data": str(data_yaml),
         "imgsz": imgsz,
         "batch": batch,
@@ -223,8 +232,10 @@ def run_validation(
         "workers": 0,
         "half": False,
     }
+    if isinstance(target, str):
+        args["model"] = target
     validator = validator_cls(save_dir=Path(save_dir), args=args)
-    stats = validator(model=str(weights))
+    stats = validator(model=target)
     predictions = list(validator.jdict)
     ul_5095, ul_50 = float(stats["metrics/mAP50-95(B)"]), float(stats["metrics/mAP50(B)"])
     coco = coco_map(predictions, coco_annotations, names, val_images) if coco_annotations else None
