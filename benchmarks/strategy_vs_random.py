@@ -112,54 +112,81 @@ def one_seed(args: tuple[int, int, float]) -> dict:
     }
 
 
+def summary_figures(result: dict) -> dict:
+    """Median HV ratio, and evaluations evolution needs to reach random search's final HV. Seeds where it never does
+    count as 'more than the budget', so the median over all seeds is censored (None) when half or more never do."""
+    rows = result["rows"]
+    ratios = [r["ratio"] for r in rows]
+    reaches = [r["evolution_evals_to_reach_random_final"] for r in rows]
+    reached = sorted(r for r in reaches if r is not None)
+    censored = reached + [math.inf] * (len(reaches) - len(reached))
+    median_all = statistics.median(censored)
+    return {
+        "median_ratio": statistics.median(ratios),
+        "seeds_evolution_better": sum(x > 1 for x in ratios),
+        "median_evals_to_reach_random_final": None if math.isinf(median_all) else median_all,
+        "median_evals_to_reach_random_final_where_reached": statistics.median(reached) if reached else None,
+        "seeds_reached": len(reached),
+    }
+
+
+def summary_text(result: dict) -> str:
+    rows, n = result["rows"], result["evaluations"]
+    lines = [
+        f"strategy_vs_random: {n} evaluations per strategy, {len(rows)} seeds, reference cost "
+        f"{result['reference'][1]:.2f}",
+        f"{'seed':>4} {'HV evolution':>13} {'HV random':>10} {'ratio':>6} {'evals to reach random':>22}",
+    ]
+    for r in rows:
+        reach = r["evolution_evals_to_reach_random_final"]
+        lines.append(
+            f"{r['seed']:>4} {r['hv_evolution']:>13.4f} {r['hv_random']:>10.4f} {r['ratio']:>6.3f} "
+            f"{reach if reach is not None else 'not reached':>22}"
+        )
+    ratios = [r["ratio"] for r in rows]
+    median_all = result["median_evals_to_reach_random_final"]
+    lines += [
+        f"median HV ratio evolution/random: {result['median_ratio']:.3f} (min {min(ratios):.3f}, max "
+        f"{max(ratios):.3f}); evolution ahead on {result['seeds_evolution_better']}/{len(rows)} seeds",
+        "evaluations evolution needs to reach random search's final HV: median over all seeds "
+        + (f"{median_all:g}" if median_all is not None else f"more than {n} (censored)")
+        + f"; reached on {result['seeds_reached']}/{len(rows)} seeds, median among those "
+        + f"{result['median_evals_to_reach_random_final_where_reached']}",
+    ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--evaluations", type=int, default=128)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--summarize", metavar="JSON", help="reprint the table of a stored result and exit")
     args = parser.parse_args()
+    if args.summarize:
+        stored = json.loads(Path(args.summarize).read_text())
+        stored.update(summary_figures(stored))
+        print(summary_text(stored))
+        Path(args.summarize).write_text(json.dumps(stored, indent=1) + "\n")
+        return
     started = time.perf_counter()
     ref_cost = reference_cost()
     jobs = [(seed, args.evaluations, ref_cost) for seed in range(args.seeds)]
     with Pool(args.workers) as pool:
         rows = pool.map(one_seed, jobs)
-    ratios = [r["ratio"] for r in rows]
-    reaches = [r["evolution_evals_to_reach_random_final"] for r in rows]
-    reached = [r for r in reaches if r is not None]
-    print(
-        f"strategy_vs_random: {args.evaluations} evaluations per strategy, {args.seeds} seeds, reference cost "
-        f"{ref_cost:.2f}"
-    )
-    print(f"{'seed':>4} {'HV evolution':>13} {'HV random':>10} {'ratio':>6} {'evals to reach random':>22}")
-    for r in rows:
-        reach = r["evolution_evals_to_reach_random_final"]
-        print(
-            f"{r['seed']:>4} {r['hv_evolution']:>13.4f} {r['hv_random']:>10.4f} {r['ratio']:>6.3f} "
-            f"{reach if reach is not None else 'not reached':>22}"
-        )
-    median_reach = statistics.median(reached) if len(reached) == len(reaches) else None
-    print(
-        f"median HV ratio evolution/random: {statistics.median(ratios):.3f} (min {min(ratios):.3f}, "
-        f"max {max(ratios):.3f}); evolution beat random on {sum(x > 1 for x in ratios)}/{len(ratios)} seeds"
-    )
-    print(
-        f"median evaluations evolution needs to reach random's final HV: {median_reach} of {args.evaluations} "
-        f"(reached on {len(reached)}/{len(reaches)} seeds)"
-    )
     result = {
         "benchmark": "strategy_vs_random",
         "protocol": __doc__,
         "evaluations": args.evaluations,
         "seeds": args.seeds,
         "reference": [0.0, ref_cost],
-        "median_ratio": statistics.median(ratios),
-        "median_evals_to_reach_random_final": median_reach,
-        "seeds_reached": len(reached),
         "rows": rows,
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
         "seconds": round(time.perf_counter() - started, 1),
     }
+    result.update(summary_figures(result))
+    print(summary_text(result))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "strategy_vs_random.json").write_text(json.dumps(result, indent=1) + "\n")
