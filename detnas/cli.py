@@ -116,17 +116,10 @@ def _search(args: argparse.Namespace) -> int:
         if not args.out:
             raise ValueError("--out DIR is required for a new search (or --resume DIR to continue one)")
         from detnas.data_location import dataset_yaml
-        from detnas.evaluate import Recipe
+        from detnas.evaluate.cli import recipe_from_args
 
         data = Path(args.data) if args.data else dataset_yaml(DEFAULT_SEARCH_DATA)
-        recipe = Recipe(
-            epochs=args.epochs,
-            imgsz=args.imgsz,
-            batch=args.batch,
-            subset=args.subset,
-            seed=args.seed,
-            time_limit_s=args.time_limit,
-        )
+        recipe = recipe_from_args(args)
         config = SearchConfig(
             data=str(data),
             evaluations=args.evaluations,
@@ -175,6 +168,7 @@ DEFAULT_SEARCH_DATA = "coco_mini"
 
 def _add_search(subparsers: argparse._SubParsersAction) -> None:
     from detnas.designs import NAMED_DESIGNS
+    from detnas.evaluate.cli import parse_subset
 
     p = subparsers.add_parser(
         "search",
@@ -205,7 +199,7 @@ def _add_search(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=2, help="proxy training epochs (default 2)")
     p.add_argument("--imgsz", type=int, default=128, help="proxy training and latency image size (default 128)")
     p.add_argument("--batch", type=int, default=16, help="training batch (default 16)")
-    p.add_argument("--subset", type=_subset, default=None, help="seeded training subset: N images or a fraction")
+    p.add_argument("--subset", type=parse_subset, default=None, help="seeded training subset: N images or a fraction")
     p.add_argument("--time-limit", type=float, default=None, help="per-candidate training time limit, seconds")
     p.add_argument("--timeout", type=float, default=None, help="per-candidate hard wall-clock limit, seconds")
     p.add_argument("--seed", type=int, default=0, help="random seed of the strategy and of the subset (default 0)")
@@ -246,14 +240,6 @@ def _add_search(subparsers: argparse._SubParsersAction) -> None:
     r = subparsers.add_parser("report", help="markdown table of a search's Pareto front, its figure and statistics")
     r.add_argument("folder", metavar="DIR", help="run folder of a search")
     r.set_defaults(func=_report)
-
-
-def _subset(text: str) -> int | float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"subset {text!r} must be a number of images or a fraction") from None
-    return int(value) if value.is_integer() and value >= 1 else value
 
 
 def build_parser() -> argparse.ArgumentParser:

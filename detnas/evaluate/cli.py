@@ -12,13 +12,26 @@ from .recipe import Recipe
 from .record import Evaluation
 
 
-def _subset(text: str) -> int | float:
+def parse_subset(text: str) -> int | float:
+    """``--subset``: a count of images ('64') or a fraction ('0.25', '1.0')."""
     try:
         value = float(text)
     except ValueError:
         message = f"--subset takes a count (e.g. 64) or a fraction (e.g. 0.25), got {text!r}"
         raise argparse.ArgumentTypeError(message) from None
     return int(value) if value >= 1 and value == int(value) and "." not in text else value
+
+
+def recipe_from_args(args: argparse.Namespace) -> Recipe:
+    """The proxy recipe that ``detnas evaluate`` and ``detnas search`` flags describe (same flag names)."""
+    return Recipe(
+        epochs=args.epochs,
+        imgsz=args.imgsz,
+        batch=args.batch,
+        subset=args.subset,
+        seed=args.seed,
+        time_limit_s=args.time_limit,
+    )
 
 
 def add_evaluate_parser(subparsers) -> None:
@@ -37,7 +50,7 @@ def add_evaluate_parser(subparsers) -> None:
     p.add_argument("--batch", type=int, default=16, help="training batch size (default 16)")
     p.add_argument(
         "--subset",
-        type=_subset,
+        type=parse_subset,
         default=None,
         help="seeded random training subset: a count (64) or a fraction (0.25); default all images",
     )
@@ -146,14 +159,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from .data import load_data_yaml
 
     try:
-        recipe = Recipe(
-            epochs=args.epochs,
-            imgsz=args.imgsz,
-            batch=args.batch,
-            subset=args.subset,
-            seed=args.seed,
-            time_limit_s=args.time_limit,
-        )
+        recipe = recipe_from_args(args)
         data = _resolve_data(args.data)
         spec = load_data_yaml(data)
         check_arch_yaml(args.arch, spec.nc)
