@@ -61,6 +61,16 @@ def import_ray() -> ModuleType:
     return ray
 
 
+def _keep_on_loopback(ray: ModuleType) -> None:
+    """A private local instance stays on 127.0.0.1. On Linux, Ray otherwise binds its services to the machine's
+    network address so that other nodes could join; a private instance has no other nodes. Ray reads this switch
+    (the one it uses on macOS and Windows) when it picks the node address at ``ray.init``."""
+    with contextlib.suppress(ImportError, AttributeError):
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False
+
+
 def _first_line(error: BaseException) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return f"{type(error).__name__}: {lines[0][:300]}" if lines else type(error).__name__
@@ -171,6 +181,7 @@ class RayExecutor:
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # off by default in Ray 2.x; never let it be on
             quiet: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
             if self.address is None:
+                _keep_on_loopback(ray)
                 with _quiet_logger(AUTH_LOGGER):  # its default token auth is right for a private instance: no notice
                     ray.init(
                         address="local",  # never join a cluster found through RAY_ADDRESS or /tmp/ray by accident

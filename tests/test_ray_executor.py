@@ -136,6 +136,20 @@ def test_search_runs_two_candidates_at_once(coco8: Path, tmp_path: Path) -> None
     assert all(a[2] != b[2] for a, b in overlaps)  # in two Ray worker processes
 
 
+@needs_ray
+def test_private_instance_stays_on_loopback(coco8: Path, tmp_path: Path) -> None:
+    import ray
+
+    executor = RayExecutor(Evaluator(data=coco8, recipe=Recipe(epochs=1, imgsz=64, batch=4)), workers=1)
+    executor.start()
+    try:
+        assert ray.util.get_node_ip_address() == "127.0.0.1"  # nothing listens on the machine's network address
+        nodes = ray.nodes()
+        assert [n["NodeManagerAddress"] for n in nodes] == ["127.0.0.1"]
+    finally:
+        executor.shutdown()
+
+
 @dataclass(frozen=True)
 class WorkerKillingEvaluator(Evaluator):
     """Kills its own Ray worker whenever it is asked to evaluate ``doomed``: a crash no retry can cure."""
