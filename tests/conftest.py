@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,19 @@ def coco_mini(datasets: Path) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} is missing")
     return path
+
+
+@pytest.fixture(scope="session")
+def make_yolo_asset() -> Callable[..., Path]:
+    """A stand-in for an official asset: a stock model saved and stripped the way Ultralytics ships its .pt files."""
+
+    def make(path: Path, cfg: str = "yolo11n.yaml") -> Path:
+        from ultralytics import YOLO
+        from ultralytics.utils.torch_utils import strip_optimizer
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        YOLO(cfg).save(path)
+        strip_optimizer(path)
+        return path
+
+    return make

@@ -3,7 +3,6 @@ TFLite YOLO11n (where ai-edge-litert is installed) and a missing YOLO-NAS row th
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from detnas.cli import build_parser
 from detnas.models import litert_available
 
 pytestmark = pytest.mark.slow
@@ -31,26 +31,7 @@ def tiny_search(coco8: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def make_yolo_asset(path: Path, cfg: str = "yolo11n.yaml") -> Path:
-    """A stand-in for an official asset: a stock model saved and stripped the way Ultralytics ships its .pt files."""
-    from ultralytics import YOLO
-    from ultralytics.utils.torch_utils import strip_optimizer
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    YOLO(cfg).save(path)
-    strip_optimizer(path)
-    return path
-
-
-def _parser() -> argparse.ArgumentParser:
-    from detnas.benchmark import add_benchmark_parser
-
-    parser = argparse.ArgumentParser(prog="detnas")
-    add_benchmark_parser(parser.add_subparsers(dest="command", required=True))
-    return parser
-
-
-def test_benchmark_end_to_end(tiny_search: Path, datasets: Path, tmp_path: Path) -> None:
+def test_benchmark_end_to_end(tiny_search: Path, datasets: Path, tmp_path: Path, make_yolo_asset) -> None:
     weights = tmp_path / "weights"
     make_yolo_asset(weights / "yolo11n.pt")
     tflite = datasets.parent / "weights" / "tflite_int8" / "yolo11n_integer_quant.tflite"
@@ -74,7 +55,7 @@ def test_benchmark_end_to_end(tiny_search: Path, datasets: Path, tmp_path: Path)
         "--runs",
         "3",
     ]
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     assert args.func(args) == 0
 
     for name in ("benchmark.md", "benchmark.csv", "benchmark.json"):
@@ -122,7 +103,7 @@ def test_benchmark_end_to_end(tiny_search: Path, datasets: Path, tmp_path: Path)
     # A second run re-uses the baseline it trained instead of training again.
     trained = next((out / "baselines").rglob("evaluation.json"))
     stamp = trained.stat().st_mtime_ns
-    args = _parser().parse_args([*argv[:2], str(tiny_search), *argv[6:]])
+    args = build_parser().parse_args([*argv[:2], str(tiny_search), *argv[6:]])
     assert args.func(args) == 0
     assert trained.stat().st_mtime_ns == stamp
 
@@ -134,6 +115,6 @@ def test_benchmark_bad_input(tmp_path: Path, coco8: Path) -> None:
         run_benchmark(models=["yolo11n"], out=tmp_path)
     with pytest.raises(ValueError, match="not a search run"):
         run_benchmark(models=[str(tmp_path)], data=coco8, out=tmp_path / "o")
-    args = _parser().parse_args(["benchmark", "--models", "x", "--out", str(tmp_path), "--baselines", "resnet"])
+    args = build_parser().parse_args(["benchmark", "--models", "x", "--out", str(tmp_path), "--baselines", "resnet"])
     with pytest.raises(ValueError, match="unknown baseline"):
         args.func(args)

@@ -11,19 +11,8 @@ import torch
 from detnas.models import WEIGHTS_ENV, load_model, resolve_model, weights_dirs
 
 
-def make_yolo_asset(path: Path, cfg: str = "yolo11n.yaml") -> Path:
-    """A stand-in for an official asset: a stock model saved and stripped the way Ultralytics ships its .pt files."""
-    from ultralytics import YOLO
-    from ultralytics.utils.torch_utils import strip_optimizer
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    YOLO(cfg).save(path)
-    strip_optimizer(path)
-    return path
-
-
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def weights(tmp_path_factory: pytest.TempPathFactory, make_yolo_asset) -> Path:
     folder = tmp_path_factory.mktemp("weights")
     make_yolo_asset(folder / "yolo11n.pt")
     return folder

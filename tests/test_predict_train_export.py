@@ -3,43 +3,20 @@ of every model kind written as annotated images + JSON/CSV, and an ONNX export t
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 from pathlib import Path
 
 import pytest
 
+from detnas.cli import build_parser
 from detnas.models import litert_available
 
 pytestmark = pytest.mark.slow
 
 
-def make_yolo_asset(path: Path, cfg: str = "yolo11n.yaml") -> Path:
-    """A stand-in for an official asset: a stock model saved and stripped the way Ultralytics ships its .pt files."""
-    from ultralytics import YOLO
-    from ultralytics.utils.torch_utils import strip_optimizer
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    YOLO(cfg).save(path)
-    strip_optimizer(path)
-    return path
-
-
-def _parser() -> argparse.ArgumentParser:
-    from detnas.benchmark import add_benchmark_parser
-    from detnas.predict import add_predict_parser
-    from detnas.train_export import add_export_parser, add_train_parser
-
-    parser = argparse.ArgumentParser(prog="detnas")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for register in (add_benchmark_parser, add_predict_parser, add_train_parser, add_export_parser):
-        register(sub)
-    return parser
-
-
 def _run(*argv: str) -> int:
-    args = _parser().parse_args(list(argv))
+    args = build_parser().parse_args(list(argv))
     return args.func(args)
 
 
@@ -99,7 +76,9 @@ def _check_predictions(out: Path, images: list[Path]) -> list[dict]:
     return payload["detections"]
 
 
-def test_predict_each_model_kind(trained_design: Path, coco8: Path, datasets: Path, tmp_path: Path) -> None:
+def test_predict_each_model_kind(
+    trained_design: Path, coco8: Path, datasets: Path, tmp_path: Path, make_yolo_asset
+) -> None:
     folder = coco8.parent / "coco8" / "images" / "val"
     images = sorted(folder.glob("*.jpg"))
     weights = tmp_path / "weights"

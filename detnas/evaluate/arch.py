@@ -7,22 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .errors import InputError
+from .errors import InputError, read_yaml_file
 
 
 def load_arch_yaml(path: str | Path) -> dict[str, Any]:
     """Parse a model YAML; raise InputError naming the file when it is missing or not a model mapping."""
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise InputError(f"architecture YAML {path} does not exist: pass the path of an Ultralytics model YAML")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise InputError(f"architecture YAML {path} is not valid YAML{where}: fix its syntax") from None
+    data = read_yaml_file(path, "architecture YAML", "pass the path of an Ultralytics model YAML")
     if not isinstance(data, dict) or "backbone" not in data or "head" not in data:
         raise InputError(f"architecture YAML {path} needs 'backbone:' and 'head:' layer lists (Ultralytics model YAML)")
     return data

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from PIL import Image
 
-from .errors import InputError
+from .errors import InputError, read_yaml_file
 from .recipe import Recipe
 
 # Same suffixes as ultralytics.data.utils.IMG_FORMATS (kept here so this module stays import-light).
@@ -143,14 +143,7 @@ def _split_images(entry: Any, root: Path, yaml_path: Path, split: str) -> list[P
 def load_data_yaml(path: str | Path) -> DataSpec:
     """Read a detection data YAML and resolve both splits to image lists; raise InputError with the fix."""
     yaml_path = Path(path).expanduser()
-    if not yaml_path.is_file():
-        raise InputError(f"data YAML {yaml_path} does not exist: pass an existing Ultralytics data YAML (--data)")
-    try:
-        data = yaml.safe_load(yaml_path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise InputError(f"data YAML {yaml_path} is not valid YAML{where}: fix its syntax") from None
+    data = read_yaml_file(yaml_path, "data YAML", "pass an existing Ultralytics data YAML (--data)")
     if not isinstance(data, dict):
         raise InputError(f"data YAML {yaml_path} must be a mapping with 'train', 'val' and 'names' keys")
     for key in ("train", "val", "names"):
