@@ -68,8 +68,12 @@ def _space_show(args: argparse.Namespace) -> int:
     genome = named_design(args.name, nc=args.nc)
     text = to_yaml(genome)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
+        out = Path(args.out)
+        if out.is_dir() or args.out.endswith("/"):  # a folder: write NAME.yaml into it
+            out = out / f"{args.name}.yaml"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        args.out = str(out)
         cost = genome_cost(genome, imgsz=args.imgsz)
         print(f"{args.name} ({genome.id}): params {cost.params:,}, GFLOPs@{args.imgsz} {cost.gflops:.2f} -> {args.out}")
     else:
@@ -116,7 +120,7 @@ def _search(args: argparse.Namespace) -> int:
         if not args.out:
             raise ValueError("--out DIR is required for a new search (or --resume DIR to continue one)")
         from detnas.data_location import dataset_yaml
-        from detnas.evaluate.cli import recipe_from_args
+        from detnas.evaluate.cli import recipe_from_args, resolve_parent
 
         data = Path(args.data) if args.data else dataset_yaml(DEFAULT_SEARCH_DATA)
         recipe = recipe_from_args(args)
@@ -134,6 +138,8 @@ def _search(args: argparse.Namespace) -> int:
             constraints=Constraints(args.max_latency_ms, args.max_params, args.max_gflops),
             max_failures=args.max_failures,
             timeout_s=args.timeout,
+            proxy=args.proxy,
+            parent=str(resolve_parent(args.parent)) if args.parent else None,
         )
         spec.check_device(config.device)  # before the run folder exists
         search = Search.create(args.out, config, executor_factory=spec.build)
@@ -168,7 +174,8 @@ DEFAULT_SEARCH_DATA = "coco_mini"
 
 def _add_search(subparsers: argparse._SubParsersAction) -> None:
     from detnas.designs import NAMED_DESIGNS
-    from detnas.evaluate.cli import parse_subset
+    from detnas.evaluate.cli import add_proxy_arguments, parse_subset
+    from detnas.proxies import DEFAULT_PROXY
 
     p = subparsers.add_parser(
         "search",
@@ -209,6 +216,7 @@ def _add_search(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-failures", type=int, default=5, help="stop after this many failures in a row (default 5)")
     p.add_argument("--device", default="cpu", help="training device: cpu, 0, 0,1 ... (default cpu)")
     p.add_argument("--latency-backend", choices=["torch", "onnx"], default="torch", help="default torch")
+    add_proxy_arguments(p, default=DEFAULT_PROXY)
     p.add_argument(
         "--executor",
         choices=["local", "ray"],
@@ -242,6 +250,43 @@ def _add_search(subparsers: argparse._SubParsersAction) -> None:
     r.set_defaults(func=_report)
 
 
+def _parent_train(args: argparse.Namespace) -> int:
+    from detnas.data_location import dataset_yaml
+    from detnas.evaluate.cli import _resolve_data
+    from detnas.evaluate.recipe import Recipe
+    from detnas.proxies.inheritance import train_parent
+
+    data = _resolve_data(args.data) if args.data else dataset_yaml(DEFAULT_SEARCH_DATA)
+    recipe = Recipe(epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, seed=args.seed)
+    run = train_parent(data, args.out, recipe, device=args.device)
+    state = "resumed and finished" if run.resumed else "finished"
+    print(f"parent {state}: {run.weights} ({run.epochs_done} epochs, {run.seconds:.0f} s of training in all)")
+    print(f"use it with: detnas search --proxy inherit --parent {args.out}")
+    return 0
+
+
+def _add_parent(subparsers: argparse._SubParsersAction) -> None:
+    parent = subparsers.add_parser(
+        "parent", help="the over-sized parent that --proxy inherit slices candidate weights from"
+    )
+    cmds = parent.add_subparsers(dest="parent_command", required=True, metavar="{train}")
+    p = cmds.add_parser(
+        "train",
+        help="train the parent once (resumes an interrupted run in the same --out)",
+        description="Train the parent of the search space (widest, deepest, largest-kernel genome) on the data; "
+        "run it again with the same --out to resume after an interruption. Reused by every search that passes "
+        "--parent DIR.",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="parent folder (manifest, YAML, weights)")
+    p.add_argument("--data", help=f"data YAML or dataset name (default {DEFAULT_SEARCH_DATA})")
+    p.add_argument("--epochs", type=int, default=6, help="training epochs (default 6)")
+    p.add_argument("--imgsz", type=int, default=128, help="image size; use the search's (default 128)")
+    p.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument("--device", default="cpu", help="training device (default cpu)")
+    p.set_defaults(func=_parent_train)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from detnas import __version__
 
@@ -257,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_space,
         add_evaluate_parser,
         _add_search,
+        _add_parent,
         add_benchmark_parser,
         add_predict_parser,
         add_train_parser,

@@ -15,7 +15,7 @@ from detnas.evaluate import Evaluation, Recipe, evaluate_candidate
 
 @dataclass(frozen=True)
 class Evaluator:
-    """What an evaluation is: the data, the proxy recipe, the device and the latency backend. Picklable."""
+    """What an evaluation is: data, proxy and its training recipe, device and latency backend. Picklable."""
 
     data: Path
     recipe: Recipe
@@ -23,6 +23,8 @@ class Evaluator:
     latency_backend: str = "torch"
     timeout_s: float | None = None
     latency_cache: Path | None = None
+    proxy: str = "map"
+    parent_weights: Path | None = None
 
     def evaluate(self, job: Job) -> Evaluation:
         return evaluate_candidate(
@@ -36,6 +38,8 @@ class Evaluator:
             latency_cache=self.latency_cache,
             genome_id=job.genome_id,
             check_data=False,  # the search checks the data once, before its first candidate
+            proxy=self.proxy,
+            parent_weights=self.parent_weights,
         )
 
 

@@ -16,13 +16,27 @@ from typing import Any
 from detnas.pareto import pareto_front
 from detnas.store import Candidate, Store
 
-FRONT_FIELDS = ("genome_id", "map50_95", "map50", "latency_ms", "params", "gflops", "origin", "yaml", "weights")
+FRONT_FIELDS = (
+    "genome_id",
+    "proxy",
+    "score",
+    "map50_95",
+    "map50",
+    "latency_ms",
+    "params",
+    "gflops",
+    "origin",
+    "yaml",
+    "weights",
+)
 
 
 @dataclass(frozen=True)
 class FrontRow:
     genome_id: str
-    map50_95: float
+    proxy: str
+    score: float
+    map50_95: float | None
     map50: float | None
     latency_ms: float
     params: int | None
@@ -35,10 +49,23 @@ class FrontRow:
         return {name: getattr(self, name) for name in FRONT_FIELDS}
 
 
+def scored(store: Store) -> list[Candidate]:
+    """Finished candidates with both objectives: the proxy score (higher is better) and latency."""
+    return [c for c in store.candidates("done") if c.score is not None and c.latency_ms is not None]
+
+
 def front_candidates(store: Store) -> list[Candidate]:
-    done = [c for c in store.candidates("done") if c.map is not None and c.latency_ms is not None]
-    indices = pareto_front([(c.map, c.latency_ms) for c in done])  # type: ignore[misc]
+    done = scored(store)
+    indices = pareto_front([(c.score, c.latency_ms) for c in done])  # type: ignore[misc]
     return [done[i] for i in indices]
+
+
+def proxy_name(store: Store) -> str:
+    return store.get_meta("config", {}).get("proxy", "map")
+
+
+def score_label(proxy: str) -> str:
+    return "mAP50-95 (val)" if proxy == "map" else f"proxy score '{proxy}' (higher is better)"
 
 
 def write_outputs(folder: str | Path, store: Store) -> dict[str, Path]:
@@ -49,6 +76,7 @@ def write_outputs(folder: str | Path, store: Store) -> dict[str, Path]:
         shutil.rmtree(front_dir)  # the front can shrink as better designs appear; keep only the current one
     front_dir.mkdir(parents=True)
     rows: list[FrontRow] = []
+    proxy = proxy_name(store)
     for c in front_candidates(store):
         yaml_path = front_dir / f"{c.genome_id}.yaml"
         yaml_path.write_text(c.yaml)
@@ -59,7 +87,9 @@ def write_outputs(folder: str | Path, store: Store) -> dict[str, Path]:
         rows.append(
             FrontRow(
                 c.genome_id,
-                round(c.map or 0.0, 5),
+                proxy,
+                round(float(c.score or 0.0), 6),
+                round(c.map, 5) if c.map is not None else None,
                 c.map50,
                 round(c.latency_ms or 0.0, 3),
                 c.params,
@@ -114,7 +144,9 @@ def search_statistics(store: Store) -> dict[str, Any]:
             "by_phase": {k: round(v, 2) for k, v in sorted(phases.items())},
         },
         "median_latency_ms": round(statistics.median(c.latency_ms for c in done if c.latency_ms), 3) if done else None,
-        "best_map50_95": max((c.map or 0.0 for c in done), default=None),
+        "proxy": config.get("proxy", "map"),
+        "best_score": max((c.score for c in done if c.score is not None), default=None),
+        "best_map50_95": max((c.map for c in done if c.map is not None), default=None),
         "failures": [{"genome_id": c.genome_id, "error": c.error} for c in store.candidates("failed")],
     }
 
@@ -126,21 +158,21 @@ def plot_front(store: Store, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    done = [c for c in store.candidates("done") if c.map is not None and c.latency_ms is not None]
+    done = scored(store)
     front = front_candidates(store)
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    ax.scatter([c.latency_ms for c in done], [c.map for c in done], s=18, c="#9a9a9a", label="candidates")
+    ax.scatter([c.latency_ms for c in done], [c.score for c in done], s=18, c="#9a9a9a", label="candidates")
     if front:
-        ax.plot([c.latency_ms for c in front], [c.map for c in front], "-o", c="#d62728", ms=5, label="Pareto front")
+        ax.plot([c.latency_ms for c in front], [c.score for c in front], "-o", c="#d62728", ms=5, label="Pareto front")
     seeded = [c for c in done if c.origin.startswith("seed:")]
     for i, c in enumerate(seeded):
         label = "seeded baseline" if i == 0 else None
-        ax.scatter([c.latency_ms], [c.map], marker="*", s=160, c="#1f77b4", zorder=5, label=label)
-        ax.annotate(c.origin[5:], (c.latency_ms, c.map), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        ax.scatter([c.latency_ms], [c.score], marker="*", s=160, c="#1f77b4", zorder=5, label=label)
+        ax.annotate(c.origin[5:], (c.latency_ms, c.score), textcoords="offset points", xytext=(6, 4), fontsize=8)
     config = store.get_meta("config", {})
     recipe = config.get("recipe", {})
     ax.set_xlabel(f"latency (ms, median, {config.get('latency_backend', 'torch')}, batch 1, {recipe.get('imgsz')} px)")
-    ax.set_ylabel("mAP50-95 (val)")
+    ax.set_ylabel(score_label(config.get("proxy", "map")))
     ax.set_title(f"detnas {config.get('strategy', '')} search: {len(done)} trained candidates")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
@@ -164,19 +196,21 @@ def markdown_report(rows: list[FrontRow], stats: dict[str, Any], figure: Path) -
         f"Evaluation time: {secs['evaluations_total']:.0f} s, of which training {secs['training']:.0f} s and "
         f"everything else {secs['other']:.0f} s.",
         "",
-        "## Pareto front (mAP50-95 up, latency down)",
+        f"## Pareto front ({score_label(stats['proxy'])} up, latency down)",
         "",
-        "| id | mAP50-95 | mAP50 | latency ms | params M | GFLOPs | origin |",
-        "|---|---|---|---|---|---|---|",
+        f"| id | score ({stats['proxy']}) | mAP50-95 | mAP50 | latency ms | params M | GFLOPs | origin |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         params = f"{r.params / 1e6:.2f}" if r.params else "-"
         gflops = f"{r.gflops:.2f}" if r.gflops else "-"
+        map50_95 = f"{r.map50_95:.4f}" if r.map50_95 is not None else "-"
         map50 = f"{r.map50:.4f}" if r.map50 is not None else "-"
         lines.append(
-            f"| {r.genome_id} | {r.map50_95:.4f} | {map50} | {r.latency_ms:.1f} | {params} | {gflops} | {r.origin} |"
+            f"| {r.genome_id} | {r.score:.5g} | {map50_95} | {map50} | {r.latency_ms:.1f} | {params} | {gflops} "
+            f"| {r.origin} |"
         )
-    lines += ["", f"![mAP against latency]({figure.name})", ""]
+    lines += ["", f"![score against latency]({figure.name})", ""]
     if stats["failures"]:
         lines += ["## Failed candidates", ""]
         lines += [f"- `{f['genome_id']}`: {f['error']}" for f in stats["failures"]]

@@ -24,6 +24,7 @@ from detnas.errors import SearchError
 from detnas.evaluate import Evaluation, InputError, Recipe, load_data_yaml, prepare_data
 from detnas.executor import Evaluator, Executor, Job, LocalExecutor
 from detnas.genome import ArchGenome
+from detnas.proxies import DEFAULT_PROXY, get_proxy
 from detnas.space import SearchSpace
 from detnas.store import Store
 from detnas.strategy import AgingEvolution, RandomSearch, Trial
@@ -69,8 +70,13 @@ class SearchConfig:
     constraints: Constraints = field(default_factory=Constraints)
     max_failures: int = 5  # consecutive failed candidates before the search stops
     timeout_s: float | None = None  # per-candidate hard limit (default: from the recipe's time limit)
+    proxy: str = DEFAULT_PROXY  # the candidate score the search maximises (detnas.proxies)
+    parent: str | None = None  # trained parent checkpoint, for proxy 'inherit'
 
     def __post_init__(self) -> None:
+        get_proxy(self.proxy)  # InputError naming the known proxies
+        if get_proxy(self.proxy).inherits and not self.parent:
+            raise InputError("proxy 'inherit' needs --parent: train one with 'detnas parent train --out DIR'")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy {self.strategy!r} is unknown: choose one of {list(STRATEGIES)}")
         if self.evaluations < 1:
@@ -180,6 +186,8 @@ class Search:
             latency_backend=config.latency_backend,
             timeout_s=config.timeout_s,
             latency_cache=folder / "latency_cache.json",
+            proxy=config.proxy,
+            parent_weights=Path(config.parent) if config.parent else None,
         )
         if executor is None and executor_factory is not None:
             executor = executor_factory(self.evaluator)  # e.g. ExecutorSpec.build: needs this search's Evaluator
@@ -220,7 +228,9 @@ class Search:
         finished = self.store.finished_in_order()
         finished_ids = {c.genome_id for c in finished}
         others = [c for c in self.store.candidates() if c.genome_id not in finished_ids]
-        return [Trial(ArchGenome.from_json(c.genome_json), c.status, c.map, c.latency_ms) for c in [*others, *finished]]
+        return [
+            Trial(ArchGenome.from_json(c.genome_json), c.status, c.score, c.latency_ms) for c in [*others, *finished]
+        ]
 
     def trained_count(self) -> int:
         counts = self.store.counts()
@@ -343,15 +353,16 @@ class Search:
     def _record(self, job: Job, evaluation: Evaluation) -> None:
         """Store the evaluation. Params and GFLOPs stay those of the unfused genome measured at proposal, the
         figures Ultralytics prints for a YAML; the fused deployment cost is kept inside the evaluation JSON."""
-        metrics, latency = evaluation.metrics, evaluation.latency
-        ok = evaluation.ok and metrics is not None and latency is not None
+        metrics, latency, proxy = evaluation.metrics, evaluation.latency, evaluation.proxy
+        ok = evaluation.ok and proxy is not None and latency is not None
         self.store.finish(
             job.genome_id,
             status="done" if ok else "failed",
             evaluation=evaluation.to_dict(),
-            error=None if ok else (evaluation.failure_reason or "evaluation returned no metrics or latency"),
+            error=None if ok else (evaluation.failure_reason or "evaluation returned no score or latency"),
             map=metrics.map50_95 if metrics else None,
             map50=metrics.map50 if metrics else None,
+            score=proxy.score if proxy else None,
             latency_ms=latency.median_ms if latency else None,
             weights=evaluation.weights_best or evaluation.weights_last,
         )
@@ -360,8 +371,11 @@ class Search:
         done = self.store.candidates("done")
         if not done:
             return None
-        top = max(done, key=lambda c: (c.map or 0.0, -(c.latency_ms or 0.0)))
-        return (top.map or 0.0, top.latency_ms or 0.0, top.genome_id)
+        scored = [c for c in done if c.score is not None]
+        if not scored:
+            return None
+        top = max(scored, key=lambda c: (c.score, -(c.latency_ms or 0.0)))
+        return (float(top.score), top.latency_ms or 0.0, top.genome_id)
 
 
 class Progress:
@@ -380,11 +394,12 @@ class Progress:
 
     def update(self, genome_id: str, evaluation: Evaluation, best: tuple[float, float, str] | None) -> None:
         self.done += 1
-        if evaluation.ok and evaluation.metrics and evaluation.latency:
-            last = f"{genome_id} mAP {evaluation.metrics.map50_95:.4f} {evaluation.latency.median_ms:.1f} ms"
+        if evaluation.ok and evaluation.proxy and evaluation.latency:
+            name = "mAP" if evaluation.proxy.proxy == "map" else evaluation.proxy.proxy
+            last = f"{genome_id} {name} {evaluation.proxy.score:.4g} {evaluation.latency.median_ms:.1f} ms"
         else:
             last = f"{genome_id} failed: {(evaluation.failure_reason or '')[:60]}"
-        best_text = f"best mAP {best[0]:.4f} @ {best[1]:.1f} ms ({best[2]})" if best else "best -"
+        best_text = f"best {best[0]:.4g} @ {best[1]:.1f} ms ({best[2]})" if best else "best -"
         self._draw(f"{best_text} | last {last}")
 
     def _draw(self, text: str) -> None:

@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS candidates (
     status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'done', 'failed', 'infeasible')),
     attempts INTEGER NOT NULL DEFAULT 0,
     map REAL, map50 REAL, latency_ms REAL, params INTEGER, gflops REAL,
+    score REAL,                                  -- the proxy score the search maximises (higher is better)
     evaluation_json TEXT,
     error TEXT,
     weights TEXT,
@@ -58,6 +59,7 @@ class Candidate:
     latency_ms: float | None
     params: int | None
     gflops: float | None
+    score: float | None
     evaluation_json: str | None
     error: str | None
     weights: str | None
@@ -82,8 +84,17 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a finished candidate survives power loss, not only kill -9
         self._db.executescript(_SCHEMA)
+        self._add_score_column()
         if self.get_meta("schema_version") is None:
             self.set_meta("schema_version", SCHEMA_VERSION)
+
+    def _add_score_column(self) -> None:
+        """Stores written before proxies existed ranked by mAP: give them the score column, filled with their mAP."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(candidates)")}
+        if "score" not in columns:
+            with self.transaction() as db:
+                db.execute("ALTER TABLE candidates ADD COLUMN score REAL")
+                db.execute("UPDATE candidates SET score = map WHERE map IS NOT NULL")
 
     def close(self) -> None:
         self._db.close()
@@ -174,21 +185,23 @@ class Store:
         params: int | None = None,
         gflops: float | None = None,
         weights: str | None = None,
+        score: float | None = None,
     ) -> None:
         if status not in ("done", "failed"):
             raise ValueError(f"finish status must be done or failed, got {status!r}")
         with self.transaction() as db:
             order = db.execute("SELECT COALESCE(MAX(finish_order), 0) + 1 FROM candidates").fetchone()[0]
             db.execute(
-                "UPDATE candidates SET status = ?, evaluation_json = ?, error = ?, map = ?, map50 = ?, latency_ms = ?, "
-                "params = COALESCE(?, params), gflops = COALESCE(?, gflops), weights = ?, finished_at = ?, "
-                "finish_order = ? WHERE genome_id = ?",
+                "UPDATE candidates SET status = ?, evaluation_json = ?, error = ?, map = ?, map50 = ?, score = ?, "
+                "latency_ms = ?, params = COALESCE(?, params), gflops = COALESCE(?, gflops), weights = ?, "
+                "finished_at = ?, finish_order = ? WHERE genome_id = ?",
                 (
                     status,
                     json.dumps(evaluation) if evaluation is not None else None,
                     error,
                     map,
                     map50,
+                    score,
                     latency_ms,
                     params,
                     gflops,

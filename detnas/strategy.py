@@ -1,7 +1,7 @@
 """Search strategies: what to evaluate next, given what has been evaluated. They know the space, not the evaluator.
 
 - ``AgingEvolution``: regularized evolution (Real et al., 2019) whose tournament ranks by Pareto dominance on
-  (mAP up, latency down) with the NSGA-II crowding distance as tie-break; the population is the newest
+  (proxy score up, latency down) with the NSGA-II crowding distance as tie-break; the population is the newest
   ``population_size`` finished candidates, so old ones age out.
 - ``RandomSearch``: uniform samples of the same space, the control every search should beat.
 """
@@ -23,13 +23,13 @@ class Trial:
 
     genome: ArchGenome
     status: str  # pending | running | done | failed | infeasible
-    map: float | None = None
+    score: float | None = None  # the search's proxy score (higher is better), e.g. mAP50-95 after brief training
     latency_ms: float | None = None
 
     @property
     def point(self) -> tuple[float, float]:
-        assert self.map is not None and self.latency_ms is not None
-        return (self.map, self.latency_ms)
+        assert self.score is not None and self.latency_ms is not None
+        return (self.score, self.latency_ms)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import detnas
 from .arch import arch_sha256, load_arch_yaml
 from .data import prepare_data
 from .environment import environment_info
+from .errors import InputError
 from .latency import (
     BACKENDS,
     DEFAULT_RUNS,
@@ -33,7 +34,7 @@ from .latency import (
     default_cache_path,
 )
 from .recipe import Recipe
-from .record import PHASES, Cost, EpochLosses, Evaluation, LatencyRecord, Metrics
+from .record import PHASES, Cost, EpochLosses, Evaluation, LatencyRecord, Metrics, ProxyScore
 from .training import read_epoch_losses
 
 KILL_GRACE_S = 5.0
@@ -132,6 +133,8 @@ def evaluate_candidate(
     latency_cache: str | Path | None = None,
     genome_id: str | None = None,
     check_data: bool = True,
+    proxy: str = "map",
+    parent_weights: str | Path | None = None,
 ) -> Evaluation:
     """Train, validate and time one candidate architecture; never raises for faults of the candidate.
 
@@ -146,14 +149,25 @@ def evaluate_candidate(
         latency_cache: JSON cache file; default ``$DETNAS_LATENCY_CACHE`` or ``~/.cache/detnas/latency.json``.
         genome_id: optional id of the genome the YAML came from, stored in the record.
         check_data: scan image headers and label files of the chosen images up front.
+        proxy: the score to compute (``detnas.proxies.PROXIES``); training-free proxies skip training.
+        parent_weights: the trained parent checkpoint the ``inherit`` proxy slices weights from.
 
     Raises:
         InputError: the architecture file is missing/unparseable, or the data is bad (not the candidate's fault).
     """
+    from detnas.proxies import get_proxy
+
     started = time.perf_counter()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     arch_yaml = Path(arch_yaml).expanduser().resolve()
     load_arch_yaml(arch_yaml)
+    if get_proxy(proxy).inherits:
+        if parent_weights is None or not Path(parent_weights).is_file():
+            raise InputError(
+                f"proxy 'inherit' needs a trained parent checkpoint, got {parent_weights}: "
+                "run 'detnas parent train' and pass --parent"
+            )
+        parent_weights = Path(parent_weights).expanduser().resolve()
     if latency_backend is not None and latency_backend not in BACKENDS:
         raise ValueError(f"latency_backend must be one of {BACKENDS} or None, got {latency_backend!r}")
     workdir = Path(workdir).expanduser().resolve()
@@ -206,6 +220,7 @@ def evaluate_candidate(
             "device": latency_device,
             "key": key,
         },
+        "proxy": {"name": proxy, "parent_weights": str(parent_weights) if parent_weights else None},
         "progress": str(workdir / "progress.json"),
         "result": str(workdir / "result.json"),
     }
@@ -240,6 +255,7 @@ def evaluate_candidate(
     evaluation.epochs_completed = len(evaluation.epochs)
     evaluation.stopped_by_time_limit = bool(result.get("stopped_by_time_limit", False))
     evaluation.metrics = Metrics(**result["metrics"]) if result.get("metrics") else None
+    evaluation.proxy = ProxyScore(**result["proxy"]) if result.get("proxy") else None
     evaluation.cost = Cost(**result["cost"]) if result.get("cost") else None
     for attr in ("run_dir", "weights_best", "weights_last"):
         setattr(evaluation, attr, result.get(attr))

@@ -96,7 +96,45 @@ def add_evaluate_parser(subparsers) -> None:
         default=None,
         help="output JSON file, or a folder to write ARCH.json into (default WORKDIR/evaluation.json)",
     )
+    add_proxy_arguments(p, default="map")
     p.set_defaults(func=run_evaluate)
+
+
+def add_proxy_arguments(p: argparse.ArgumentParser, *, default: str) -> None:
+    """--proxy and --parent, shared by evaluate and search."""
+    from detnas.proxies import PROXIES
+
+    p.add_argument(
+        "--proxy",
+        choices=list(PROXIES),
+        default=default,
+        help=f"candidate score (default {default}): "
+        + "; ".join(f"{p.name}: {p.summary}" for p in PROXIES.values())
+        + ". See benchmarks/proxy_fidelity.py for how well each ranks.",
+    )
+    p.add_argument(
+        "--parent",
+        metavar="DIR|PT",
+        default=None,
+        help="trained parent for --proxy inherit: the folder of 'detnas parent train' or its last.pt",
+    )
+
+
+def resolve_parent(text: str | None) -> Path | None:
+    """The parent checkpoint a --parent argument names (a folder made by 'detnas parent train', or a .pt)."""
+    if text is None:
+        return None
+    path = Path(text).expanduser()
+    if path.is_dir():
+        from detnas.proxies.inheritance import parent_weights
+
+        try:
+            return parent_weights(path).resolve()
+        except FileNotFoundError as e:
+            raise InputError(str(e)) from None
+    if not path.is_file():
+        raise InputError(f"--parent {text} does not exist: pass the folder of 'detnas parent train --out DIR'")
+    return path.resolve()
 
 
 def _resolve_data(text: str) -> Path:
@@ -129,6 +167,9 @@ def summary(evaluation: Evaluation, out: Path) -> str:
             f"  losses     epoch {last.epoch}: box={last.box} cls={last.cls} dfl={last.dfl}"
             + ("  (stopped by time limit)" if e.stopped_by_time_limit else "")
         )
+    if e.proxy:
+        extra = {k: round(v, 4) if isinstance(v, float) else v for k, v in e.proxy.details.items()}
+        lines.append(f"  score      {e.proxy.proxy} {e.proxy.score:.5g}  {extra}")
     if e.metrics:
         m = e.metrics
         lines.append(
@@ -181,6 +222,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
             latency_threads=args.threads,
             latency_runs=args.runs,
             latency_cache=args.latency_cache,
+            proxy=args.proxy,
+            parent_weights=resolve_parent(args.parent),
         )
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)

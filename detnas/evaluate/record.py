@@ -14,7 +14,7 @@ from detnas.cost import Cost
 from .recipe import Recipe
 
 SCHEMA_VERSION = 1
-PHASES = ("build", "train", "validate", "latency", "other")
+PHASES = ("build", "inherit", "train", "validate", "score", "latency", "other")
 
 
 @dataclass
@@ -84,6 +84,15 @@ class LatencyRecord:
 
 
 @dataclass
+class ProxyScore:
+    """The candidate's score under the search's proxy (higher is better), with the figures it came from."""
+
+    proxy: str
+    score: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Evaluation:
     """Everything one candidate evaluation produced, failed or not."""
 
@@ -97,6 +106,7 @@ class Evaluation:
     failure_reason: str | None = None
     failure_phase: str | None = None
     metrics: Metrics | None = None
+    proxy: ProxyScore | None = None
     cost: Cost | None = None
     latency: LatencyRecord | None = None
     epochs: list[EpochLosses] = field(default_factory=list)
@@ -135,7 +145,7 @@ class Evaluation:
     def from_dict(cls, data: dict[str, Any]) -> Evaluation:
         data = dict(data)
         data["recipe"] = Recipe.from_dict(data["recipe"])
-        for key, kind in (("metrics", Metrics), ("cost", Cost), ("latency", LatencyRecord)):
+        for key, kind in (("metrics", Metrics), ("proxy", ProxyScore), ("cost", Cost), ("latency", LatencyRecord)):
             if data.get(key) is not None:
                 data[key] = kind(**data[key])
         data["epochs"] = [EpochLosses(**e) for e in data.get("epochs", [])]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import math
+import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,13 +82,33 @@ def _proxy_trainer_class():
 
 
 def train(
-    arch_yaml: Path, data_yaml: Path, recipe: Recipe, *, project: Path, device: str = "cpu", name: str = "train"
+    arch_yaml: Path,
+    data_yaml: Path,
+    recipe: Recipe,
+    *,
+    project: Path,
+    device: str = "cpu",
+    name: str = "train",
+    init_weights: Path | None = None,
+    resume: Path | None = None,
+    snapshot: Path | None = None,
 ) -> TrainResult:
-    """Train ``arch_yaml`` from scratch on ``data_yaml`` with the recipe; raises on any training fault."""
+    """Train ``arch_yaml`` on ``data_yaml`` with the recipe; raises on any training fault.
+
+    From scratch by default; ``init_weights`` (a checkpoint of the same architecture, e.g. inherited from a parent)
+    sets the starting weights; ``resume`` (an unfinished run's checkpoint) continues that run where it stopped.
+    ``snapshot``: after every epoch's save, an atomic copy of last.pt goes there. Ultralytics writes last.pt in
+    place, so a run killed during that write leaves it truncated; the snapshot is always a whole checkpoint.
+    """
     from ultralytics import YOLO
 
     state = {"stopped": False}
-    model = YOLO(str(arch_yaml), task="detect")
+    if resume is not None:
+        model = YOLO(str(resume), task="detect")
+    else:
+        model = YOLO(str(arch_yaml), task="detect")
+        if init_weights is not None:
+            model.load(str(init_weights))
     if recipe.time_limit_s is not None:
         limit = float(recipe.time_limit_s)
 
@@ -97,6 +119,32 @@ def train(
 
         model.add_callback("on_train_batch_end", stop_when_time_is_up)
 
+    if snapshot is not None:
+
+        def copy_checkpoint(trainer) -> None:
+            partial = snapshot.with_name(snapshot.name + ".partial")
+            shutil.copyfile(trainer.last, partial)
+            os.replace(partial, snapshot)
+
+        model.add_callback("on_model_save", copy_checkpoint)
+    if resume is not None:
+        model.train(trainer=_proxy_trainer_class(), resume=True)
+    else:
+        _train_new(model, data_yaml, recipe, project, device, name, pretrained=init_weights is not None)
+    trainer = model.trainer
+    run_dir = Path(trainer.save_dir)
+    return TrainResult(
+        run_dir=run_dir,
+        last=Path(trainer.last) if Path(trainer.last).exists() else None,
+        best=Path(trainer.best) if Path(trainer.best).exists() else None,
+        epochs=read_epoch_losses(run_dir / "results.csv"),
+        stopped_by_time_limit=state["stopped"],
+    )
+
+
+def _train_new(
+    model, data_yaml: Path, recipe: Recipe, project: Path, device: str, name: str, *, pretrained: bool
+) -> None:
     model.train(
         trainer=_proxy_trainer_class(),
         data=str(data_yaml),
@@ -109,16 +157,7 @@ def train(
         verbose=False,
         amp=device != "cpu",
         patience=10**6,
-        pretrained=False,
+        pretrained=pretrained,  # False makes Ultralytics drop weights loaded with Model.load
         fraction=1.0,
         **recipe.train_kwargs(),
-    )
-    trainer = model.trainer
-    run_dir = Path(trainer.save_dir)
-    return TrainResult(
-        run_dir=run_dir,
-        last=Path(trainer.last) if Path(trainer.last).exists() else None,
-        best=Path(trainer.best) if Path(trainer.best).exists() else None,
-        epochs=read_epoch_losses(run_dir / "results.csv"),
-        stopped_by_time_limit=state["stopped"],
     )

@@ -57,6 +57,78 @@ class _Run:
         return _Phase()
 
 
+FREE_BATCH, FREE_BATCHES = 8, 4  # training-free scores: four batches of eight real training images
+
+
+def _train_and_validate(state: _Run, request: dict[str, Any], recipe, proxy, spec, names, device: str):
+    """The training proxies: (inherit ->) train -> validate (-> validation loss) -> score; returns the run."""
+    from .training import first_non_finite, train
+
+    result = state.result
+    workdir = Path(request["workdir"])
+    arch_yaml, data_yaml = Path(request["arch_yaml"]), Path(request["data_yaml"])
+    init_weights = None
+    if proxy.inherits:
+        with state.phase("inherit"):
+            from detnas.proxies.inheritance import write_inherited_checkpoint
+
+            if not spec.get("parent_weights"):
+                raise ValueError("proxy 'inherit' needs parent weights: train them with 'detnas parent train'")
+            init_weights = workdir / "inherited.pt"
+            inheritance = write_inherited_checkpoint(arch_yaml, len(names), spec["parent_weights"], init_weights)
+            result["inheritance"] = inheritance.to_dict()
+
+    with state.phase("train"):
+        trained = train(arch_yaml, data_yaml, recipe, project=workdir, device=device, init_weights=init_weights)
+        result.update(
+            run_dir=str(trained.run_dir),
+            weights_last=str(trained.last) if trained.last else None,
+            weights_best=str(trained.best) if trained.best else None,
+            epochs=[asdict(e) for e in trained.epochs],
+            stopped_by_time_limit=trained.stopped_by_time_limit,
+        )
+        bad = first_non_finite(trained.epochs)
+        if bad is not None:
+            values = ", ".join(f"{k}={v}" for k, v in asdict(bad).items() if k in {"box", "cls", "dfl"})
+            raise FloatingPointError(f"non-finite training loss in epoch {bad.epoch} ({values})")
+        if trained.last is None:
+            raise RuntimeError(f"training wrote no weights ({trained.run_dir / 'weights' / 'last.pt'} missing)")
+
+    with state.phase("validate"):
+        from .metrics import run_validation
+
+        val_images = [Path(p) for p in Path(request["val_list"]).read_text().splitlines() if p]
+        metrics = run_validation(
+            trained.last,
+            data_yaml,
+            imgsz=recipe.imgsz,
+            batch=recipe.val_batch,
+            device=device,
+            save_dir=workdir / "val",
+            names=names,
+            val_images=val_images,
+            coco_annotations=[Path(p) for p in request.get("coco_annotations", [])],
+        )
+        result["metrics"] = asdict(metrics)
+
+    with state.phase("score"):
+        from detnas.proxies import training_speed_estimate
+
+        totals = [sum(e.values()) for e in trained.epochs]
+        details: dict[str, Any] = {"map50_95": metrics.map50_95, "tse": training_speed_estimate(totals)}
+        if proxy.needs_val_loss:
+            from .val_loss import validation_loss
+
+            loss = validation_loss(trained.last, data_yaml, imgsz=recipe.imgsz, device=device)
+            details.update(val_loss=loss.total, val_box=loss.box, val_cls=loss.cls, val_dfl=loss.dfl)
+        if "inheritance" in result:
+            details["inherited_fraction"] = result["inheritance"]["fraction"]
+        score = {"map": details["map50_95"], "tse": details["tse"]}.get(proxy.name)
+        score = -details["val_loss"] if score is None else score
+        result["proxy"] = {"proxy": proxy.name, "score": score, "details": details}
+    return trained
+
+
 def run(request: dict[str, Any]) -> dict[str, Any]:
     """Evaluate one candidate as the request says; faults become status 'failed' with the phase and reason."""
     from .recipe import Recipe
@@ -81,40 +153,24 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
             result["cost"] = asdict(model_cost(model, imgsz=recipe.imgsz, fused=True))
             del model
 
-        with state.phase("train"):
-            from .training import first_non_finite, train
+        from detnas.proxies import get_proxy
 
-            trained = train(arch_yaml, data_yaml, recipe, project=workdir, device=device)
-            result.update(
-                run_dir=str(trained.run_dir),
-                weights_last=str(trained.last) if trained.last else None,
-                weights_best=str(trained.best) if trained.best else None,
-                epochs=[asdict(e) for e in trained.epochs],
-                stopped_by_time_limit=trained.stopped_by_time_limit,
-            )
-            bad = first_non_finite(trained.epochs)
-            if bad is not None:
-                values = ", ".join(f"{k}={v}" for k, v in asdict(bad).items() if k in {"box", "cls", "dfl"})
-                raise FloatingPointError(f"non-finite training loss in epoch {bad.epoch} ({values})")
-            if trained.last is None:
-                raise RuntimeError(f"training wrote no weights ({trained.run_dir / 'weights' / 'last.pt'} missing)")
+        spec = request.get("proxy") or {"name": "map"}
+        proxy = get_proxy(spec["name"])
+        latency_source = arch_yaml
+        if proxy.training_free:
+            with state.phase("score"):
+                from detnas.proxies.training_free import real_batches, training_free_score
 
-        with state.phase("validate"):
-            from .metrics import run_validation
-
-            val_images = [Path(p) for p in Path(request["val_list"]).read_text().splitlines() if p]
-            metrics = run_validation(
-                trained.last,
-                data_yaml,
-                imgsz=recipe.imgsz,
-                batch=recipe.val_batch,
-                device=device,
-                save_dir=workdir / "val",
-                names=names,
-                val_images=val_images,
-                coco_annotations=[Path(p) for p in request.get("coco_annotations", [])],
-            )
-            result["metrics"] = asdict(metrics)
+                batches = real_batches(
+                    data_yaml, imgsz=recipe.imgsz, batch=FREE_BATCH, count=FREE_BATCHES, seed=recipe.seed
+                )
+                score = training_free_score(proxy.name, arch_yaml, len(names), batches, seed=recipe.seed)
+                details = {"batches": len(batches), "batch": FREE_BATCH}
+                result["proxy"] = {"proxy": proxy.name, "score": score, "details": details}
+        else:
+            trained = _train_and_validate(state, request, recipe, proxy, spec, names, device)
+            latency_source = trained.last
 
         latency = request.get("latency")
         if latency:
@@ -122,7 +178,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
                 from .latency import measure_latency
 
                 record = measure_latency(
-                    trained.last,
+                    latency_source,
                     imgsz=recipe.imgsz,
                     backend=latency["backend"],
                     threads=latency["threads"],
@@ -131,6 +187,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
                     device=latency.get("device", "cpu"),
                     workdir=workdir / "latency",
                     key=latency.get("key", ""),
+                    nc=len(names),
                 )
                 result["latency"] = asdict(record)
         result["status"] = "ok"
