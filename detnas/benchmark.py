@@ -125,7 +125,13 @@ def front_rows(folder: Path) -> list[RowPlan]:
         weights = row.get("weights")
         plan = RowPlan("found", label, weights, arch_yaml=row.get("yaml"), note=f"front of {folder.name}")
         if not weights or not Path(weights).is_file():
-            plan.spec, plan.reason = None, f"front design {row['genome_id']} has no trained weights in {folder}/front"
+            plan.spec, plan.reason = (
+                None,
+                (
+                    f"front design {row['genome_id']} has no trained weights in {folder}/front (a training-free proxy "
+                    f"trains nothing): train it with `detnas train {row.get('yaml')}`, then benchmark the .pt"
+                ),
+            )
         plans.append(plan)
     return plans
 

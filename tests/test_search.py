@@ -69,7 +69,7 @@ def test_report_command_rebuilds_outputs(finished_search: Path) -> None:
     (finished_search / "pareto.csv").unlink()
     result = _detnas("report", str(finished_search))
     assert result.returncode == 0, result.stderr
-    assert "| id | mAP50-95 |" in result.stdout
+    assert "| id | score (map) | mAP50-95 |" in result.stdout
     assert (finished_search / "pareto.csv").is_file()
 
 
