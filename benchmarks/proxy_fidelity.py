@@ -256,28 +256,42 @@ def score_architecture(name: str, genome: ArchGenome, proxies: list[str], parent
     return out
 
 
+# Reference metrics, each oriented "higher is better". The primary one was fixed before any result was seen; the
+# others are printed beside it so that a reader sees whether a conclusion depends on that choice.
+REFERENCE_METRICS = {
+    "val_loss": lambda r: -r["val_loss"],  # primary: box + cls + DFL on the held-out images
+    "val_box": lambda r: -r["val_loss_parts"]["box"],  # the CIoU term alone
+    "map50": lambda r: r["map50"],  # the product metric, at its CPU-scale noise floor
+}
+PRIMARY = "val_loss"
+
+
+def reference_values(references: dict, metric: str, seed: int = 0) -> dict[str, float]:
+    return {r["name"]: REFERENCE_METRICS[metric](r) for r in references["references"] if r["seed"] == seed}
+
+
 def agreement_rows(references: dict, scores: dict[str, dict[str, dict]], proxies: list[str]) -> list[dict]:
-    """Tau, rho (with bootstrap intervals) and median cost per proxy, against the seed-0 reference."""
-    ref = {r["name"]: -r["val_loss"] for r in references["references"] if r["seed"] == 0}
-    names = [n for n in ref if n in scores]
-    reference = [ref[n] for n in names]
+    """Per proxy: tau and rho against the primary reference (seed 0) with bootstrap intervals, tau against the other
+    reference metrics, and the median cost per architecture."""
     rows = []
     for proxy in proxies:
-        values = [scores[n][proxy]["score"] for n in names]
-        seconds = sorted(scores[n][proxy]["seconds"] for n in names)
-        tau, rho = kendall_tau_b(values, reference), spearman_rho(values, reference)
-        rows.append(
-            {
-                "proxy": proxy,
-                "kendall_tau": tau,
-                "kendall_tau_ci95": bootstrap_interval(kendall_tau_b, values, reference),
-                "spearman_rho": rho,
-                "spearman_rho_ci95": bootstrap_interval(spearman_rho, values, reference),
-                "median_seconds": statistics.median(seconds),
-                "tau_per_minute": tau / (statistics.median(seconds) / 60) if tau == tau else float("nan"),
-                "architectures": len(names),
-            }
-        )
+        row: dict = {"proxy": proxy}
+        for metric in REFERENCE_METRICS:
+            ref = reference_values(references, metric)
+            names = [n for n in ref if n in scores]
+            values, reference = [scores[n][proxy]["score"] for n in names], [ref[n] for n in names]
+            row[f"kendall_tau_{metric}"] = kendall_tau_b(values, reference)
+            if metric == PRIMARY:
+                row["architectures"] = len(names)
+                row["kendall_tau"] = row[f"kendall_tau_{metric}"]
+                row["kendall_tau_ci95"] = bootstrap_interval(kendall_tau_b, values, reference)
+                row["spearman_rho"] = spearman_rho(values, reference)
+                row["spearman_rho_ci95"] = bootstrap_interval(spearman_rho, values, reference)
+                seconds = statistics.median(scores[n][proxy]["seconds"] for n in names)
+                row["median_seconds"] = seconds
+                tau = row["kendall_tau"]
+                row["tau_per_minute"] = tau / (seconds / 60) if tau == tau else float("nan")
+        rows.append(row)
     return rows
 
 
@@ -292,43 +306,73 @@ def choose_default(rows: list[dict]) -> dict:
 
 
 def reference_summary(references: dict) -> dict:
-    """Seed-to-seed spread of the reference against its spread between architectures."""
+    """Per reference metric: seed-to-seed spread against the spread between architectures, and how the reference
+    metrics agree with each other."""
+    out: dict = {"metrics": {}}
+    for metric in REFERENCE_METRICS:
+        first, second = reference_values(references, metric, 0), reference_values(references, metric, 1)
+        diffs = {n: abs(first[n] - v) for n, v in second.items()}
+        between = statistics.stdev(first.values())
+        median_diff = statistics.median(diffs.values()) if diffs else float("nan")
+        out["metrics"][metric] = {
+            "between_architectures_std": between,
+            "between_architectures_range": max(first.values()) - min(first.values()),
+            "seed_to_seed_abs_diff": diffs,
+            "seed_to_seed_median_abs_diff": median_diff,
+            "seed_tau": kendall_tau_b([first[n] for n in second], list(second.values())) if len(second) > 1 else None,
+            "reliable": bool(diffs) and median_diff < between,
+        }
+    metrics = list(REFERENCE_METRICS)
+    out["tau_between_references"] = {}
+    for i, a in enumerate(metrics):
+        for b in metrics[i + 1 :]:
+            va, vb = reference_values(references, a), reference_values(references, b)
+            out["tau_between_references"][f"{a}~{b}"] = kendall_tau_b([va[n] for n in va], [vb[n] for n in va])
     runs = references["references"]
-    first = {r["name"]: r for r in runs if r["seed"] == 0}
-    pairs = [(first[r["name"]], r) for r in runs if r["seed"] == 1]
-    seed_diffs = [abs(a["val_loss"] - b["val_loss"]) for a, b in pairs]
-    losses = [r["val_loss"] for r in first.values()]
-    return {
-        "between_architectures_std": statistics.stdev(losses),
-        "between_architectures_range": max(losses) - min(losses),
-        "seed_to_seed_abs_diff": {a["name"]: abs(a["val_loss"] - b["val_loss"]) for a, b in pairs},
-        "seed_to_seed_median_abs_diff": statistics.median(seed_diffs) if seed_diffs else None,
-        "map50_95_range": [min(r["map50_95"] for r in runs), max(r["map50_95"] for r in runs)],
-    }
+    out["map50_95_range"] = [min(r["map50_95"] for r in runs), max(r["map50_95"] for r in runs)]
+    return out
 
 
 def print_tables(references: dict, rows: list[dict], summary: dict, parent_seconds: float | None) -> None:
-    print("reference (seed 0; val loss lower is better):")
-    print(f"{'arch':<11} {'params':>9} {'val loss':>9} {'seed-1':>8} {'mAP50-95':>9} {'mAP50':>7}")
+    print("references (15 epochs on coco_proxy; val loss and box loss lower is better; s1 = second seed):")
+    print(
+        f"{'arch':<11} {'params':>9} {'head':>5} {'val loss':>9} {'s1':>7} {'box':>6} {'s1':>6} "
+        f"{'mAP50':>7} {'s1':>7} {'mAP50-95':>9}"
+    )
     second = {r["name"]: r for r in references["references"] if r["seed"] == 1}
     for r in (r for r in references["references"] if r["seed"] == 0):
-        other = f"{second[r['name']]['val_loss']:>8.4f}" if r["name"] in second else f"{'':>8}"
+        o = second.get(r["name"])
+        head = f"P{r['genome']['neck']['min_level']}-P5"
         print(
-            f"{r['name']:<11} {r['params']:>9,} {r['val_loss']:>9.4f} {other} {r['map50_95']:>9.4f} {r['map50']:>7.4f}"
+            f"{r['name']:<11} {r['params']:>9,} {head:>5} {r['val_loss']:>9.4f} "
+            f"{o['val_loss'] if o else float('nan'):>7.4f} {r['val_loss_parts']['box']:>6.3f} "
+            f"{o['val_loss_parts']['box'] if o else float('nan'):>6.3f} {r['map50']:>7.4f} "
+            f"{o['map50'] if o else float('nan'):>7.4f} {r['map50_95']:>9.4f}"
+        )
+    for metric, m in summary["metrics"].items():
+        verdict = "usable" if m["reliable"] else "NOT a reference: seeds differ more than architectures"
+        print(
+            f"{metric:<9} between-architecture std {m['between_architectures_std']:.4f}; seed-to-seed |diff| median "
+            f"{m['seed_to_seed_median_abs_diff']:.4f} -> {verdict}"
         )
     print(
-        f"between-architecture std {summary['between_architectures_std']:.4f} (range "
-        f"{summary['between_architectures_range']:.4f}); seed-to-seed |diff| median "
-        f"{summary['seed_to_seed_median_abs_diff']:.4f}"
+        "tau between reference metrics: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in summary["tau_between_references"].items())
     )
     print()
-    print(f"{'proxy':<9} {'tau':>6} {'tau 95% CI':>15} {'rho':>6} {'rho 95% CI':>15} {'s/arch':>7} {'tau/min':>8}")
+    others = [m for m in REFERENCE_METRICS if m != PRIMARY]
+    print(f"proxy agreement with the primary reference ({PRIMARY}), seed 0, {rows[0]['architectures']} architectures:")
+    print(
+        f"{'proxy':<9} {'tau':>6} {'tau 95% CI':>15} {'rho':>6} {'rho 95% CI':>15} {'s/arch':>7} {'tau/min':>8}"
+        + "".join(f" {'tau ' + m:>12}" for m in others)
+    )
     for row in rows:
         tl, th = row["kendall_tau_ci95"]
         rl, rh = row["spearman_rho_ci95"]
         print(
             f"{row['proxy']:<9} {row['kendall_tau']:>6.3f} {f'[{tl:.2f}, {th:.2f}]':>15} {row['spearman_rho']:>6.3f} "
             f"{f'[{rl:.2f}, {rh:.2f}]':>15} {row['median_seconds']:>7.1f} {row['tau_per_minute']:>8.3f}"
+            + "".join(f" {row['kendall_tau_' + m]:>12.3f}" for m in others)
         )
     if parent_seconds is not None:
         print(f"inherit also needs the parent, trained once: {parent_seconds:.0f} s ({PARENT_RECIPE.epochs} epochs)")
