@@ -175,7 +175,6 @@ DEFAULT_SEARCH_DATA = "coco_mini"
 def _add_search(subparsers: argparse._SubParsersAction) -> None:
     from detnas.designs import NAMED_DESIGNS
     from detnas.evaluate.cli import add_proxy_arguments, parse_subset
-    from detnas.proxies import DEFAULT_PROXY
 
     p = subparsers.add_parser(
         "search",
@@ -216,7 +215,7 @@ def _add_search(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-failures", type=int, default=5, help="stop after this many failures in a row (default 5)")
     p.add_argument("--device", default="cpu", help="training device: cpu, 0, 0,1 ... (default cpu)")
     p.add_argument("--latency-backend", choices=["torch", "onnx"], default="torch", help="default torch")
-    add_proxy_arguments(p, default=DEFAULT_PROXY)
+    add_proxy_arguments(p, default=None)
     p.add_argument(
         "--executor",
         choices=["local", "ray"],

@@ -24,7 +24,7 @@ from detnas.errors import SearchError
 from detnas.evaluate import Evaluation, InputError, Recipe, load_data_yaml, prepare_data
 from detnas.executor import Evaluator, Executor, Job, LocalExecutor
 from detnas.genome import ArchGenome
-from detnas.proxies import DEFAULT_PROXY, get_proxy
+from detnas.proxies import default_proxy, get_proxy
 from detnas.space import SearchSpace
 from detnas.store import Store
 from detnas.strategy import AgingEvolution, RandomSearch, Trial
@@ -70,10 +70,12 @@ class SearchConfig:
     constraints: Constraints = field(default_factory=Constraints)
     max_failures: int = 5  # consecutive failed candidates before the search stops
     timeout_s: float | None = None  # per-candidate hard limit (default: from the recipe's time limit)
-    proxy: str = DEFAULT_PROXY  # the candidate score the search maximises (detnas.proxies)
+    proxy: str | None = None  # the candidate score the search maximises (default: detnas.proxies.default_proxy)
     parent: str | None = None  # trained parent checkpoint, for proxy 'inherit'
 
     def __post_init__(self) -> None:
+        if self.proxy is None:
+            object.__setattr__(self, "proxy", default_proxy(self.device))
         get_proxy(self.proxy)  # InputError naming the known proxies
         if get_proxy(self.proxy).inherits and not self.parent:
             raise InputError("proxy 'inherit' needs --parent: train one with 'detnas parent train --out DIR'")
@@ -100,6 +102,7 @@ class SearchConfig:
         if unknown:
             raise ValueError(f"search config has unknown field(s) {unknown}")
         data = dict(data)
+        data.setdefault("proxy", "map")  # searches stored before proxies existed ranked by mAP
         data["recipe"] = Recipe.from_dict(data.get("recipe", {}))
         data["constraints"] = Constraints(**data.get("constraints", {}))
         data["seeds"] = tuple(data.get("seeds", ()))

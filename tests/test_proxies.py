@@ -266,3 +266,15 @@ def test_every_proxy_is_documented() -> None:
     help_text = build_parser()._subparsers._group_actions[0].choices["search"].format_help()
     for name in PROXIES:
         assert name in help_text
+
+
+def test_default_proxy_depends_on_device_and_old_searches_keep_map(coco8: Path) -> None:
+    from detnas.proxies import CPU_DEFAULT_PROXY
+    from detnas.search import SearchConfig
+
+    assert SearchConfig(data=str(coco8)).proxy == CPU_DEFAULT_PROXY
+    assert SearchConfig(data=str(coco8), device="0").proxy == "map"
+    assert SearchConfig(data=str(coco8), proxy="zico").proxy == "zico"
+    stored = SearchConfig(data=str(coco8)).to_dict()
+    del stored["proxy"], stored["parent"]  # a config written before proxies existed
+    assert SearchConfig.from_dict(stored).proxy == "map"

@@ -100,15 +100,16 @@ def add_evaluate_parser(subparsers) -> None:
     p.set_defaults(func=run_evaluate)
 
 
-def add_proxy_arguments(p: argparse.ArgumentParser, *, default: str) -> None:
-    """--proxy and --parent, shared by evaluate and search."""
-    from detnas.proxies import PROXIES
+def add_proxy_arguments(p: argparse.ArgumentParser, *, default: str | None) -> None:
+    """--proxy and --parent, shared by evaluate and search (default None: the search's device-dependent default)."""
+    from detnas.proxies import CPU_DEFAULT_PROXY, PROXIES
 
+    shown = default or f"{CPU_DEFAULT_PROXY} on CPU (picked by the fidelity benchmark), map on GPUs"
     p.add_argument(
         "--proxy",
         choices=list(PROXIES),
         default=default,
-        help=f"candidate score (default {default}): "
+        help=f"candidate score (default {shown}): "
         + "; ".join(f"{p.name}: {p.summary}" for p in PROXIES.values())
         + ". See benchmarks/proxy_fidelity.py for how well each ranks.",
     )
