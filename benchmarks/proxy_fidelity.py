@@ -232,7 +232,9 @@ def score_architecture(name: str, genome: ArchGenome, proxies: list[str], parent
         cache.write_text(json.dumps(out, indent=1))
     shared = [p for p in ("map", "val-loss", "tse") if p in proxies]
     if shared:
-        ev = evaluate_candidate(yaml_path, data, BRIEF_RECIPE, workdir=folder / "brief", proxy="val-loss", **common)
+        ev = evaluate_candidate(
+            yaml_path, data, BRIEF_RECIPE, workdir=folder / "brief", proxy="val-loss", measure_map=True, **common
+        )
         if not ev.ok or ev.proxy is None:
             raise SystemExit(f"{name} brief training failed: {ev.failure_reason}")
         values = {"map": ev.proxy.details["map50_95"], "val-loss": ev.proxy.score, "tse": ev.proxy.details["tse"]}

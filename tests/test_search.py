@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sqlite3
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from detnas.errors import SearchError
+from detnas.proxies import CPU_DEFAULT_PROXY
 from detnas.search import RunFolderLock, Search, SearchConfig
 from detnas.store import Store
 
@@ -51,7 +53,9 @@ def test_search_writes_every_output(finished_search: Path, coco8: Path) -> None:
     for c in store.candidates("done"):
         ev = c.evaluation
         assert ev["status"] == "ok" and ev["recipe"]["epochs"] == 1 and ev["genome_id"] == c.genome_id
-        assert c.latency_ms > 0 and 0.0 <= c.map <= 1.0
+        assert c.latency_ms > 0 and ev["proxy"]["proxy"] == CPU_DEFAULT_PROXY  # no --proxy given: the CPU default
+        assert c.score == pytest.approx(ev["proxy"]["score"]) and math.isfinite(c.score)
+        assert (c.map is None) == (CPU_DEFAULT_PROXY != "map")  # validation runs only for proxies that read mAP
     front = json.loads((out / "pareto.json").read_text())["front"]
     rows = (out / "pareto.csv").read_text().strip().splitlines()
     assert len(rows) == len(front) + 1 and front
@@ -69,7 +73,7 @@ def test_report_command_rebuilds_outputs(finished_search: Path) -> None:
     (finished_search / "pareto.csv").unlink()
     result = _detnas("report", str(finished_search))
     assert result.returncode == 0, result.stderr
-    assert "| id | score (map) | mAP50-95 |" in result.stdout
+    assert f"| id | score ({CPU_DEFAULT_PROXY}) | mAP50-95 |" in result.stdout
     assert (finished_search / "pareto.csv").is_file()
 
 

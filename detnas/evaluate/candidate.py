@@ -135,6 +135,7 @@ def evaluate_candidate(
     check_data: bool = True,
     proxy: str = "map",
     parent_weights: str | Path | None = None,
+    measure_map: bool | None = None,
 ) -> Evaluation:
     """Train, validate and time one candidate architecture; never raises for faults of the candidate.
 
@@ -151,6 +152,7 @@ def evaluate_candidate(
         check_data: scan image headers and label files of the chosen images up front.
         proxy: the score to compute (``detnas.proxies.PROXIES``); training-free proxies skip training.
         parent_weights: the trained parent checkpoint the ``inherit`` proxy slices weights from.
+        measure_map: validate (mAP) after training even when the proxy does not read mAP (None: the proxy decides).
 
     Raises:
         InputError: the architecture file is missing/unparseable, or the data is bad (not the candidate's fault).
@@ -220,7 +222,11 @@ def evaluate_candidate(
             "device": latency_device,
             "key": key,
         },
-        "proxy": {"name": proxy, "parent_weights": str(parent_weights) if parent_weights else None},
+        "proxy": {
+            "name": proxy,
+            "parent_weights": str(parent_weights) if parent_weights else None,
+            "measure_map": measure_map,
+        },
         "progress": str(workdir / "progress.json"),
         "result": str(workdir / "result.json"),
     }

@@ -94,28 +94,32 @@ def _train_and_validate(state: _Run, request: dict[str, Any], recipe, proxy, spe
         if trained.last is None:
             raise RuntimeError(f"training wrote no weights ({trained.run_dir / 'weights' / 'last.pt'} missing)")
 
-    with state.phase("validate"):
-        from .metrics import run_validation
+    metrics = None
+    if proxy.needs_map or spec.get("measure_map"):
+        with state.phase("validate"):
+            from .metrics import run_validation
 
-        val_images = [Path(p) for p in Path(request["val_list"]).read_text().splitlines() if p]
-        metrics = run_validation(
-            trained.last,
-            data_yaml,
-            imgsz=recipe.imgsz,
-            batch=recipe.val_batch,
-            device=device,
-            save_dir=workdir / "val",
-            names=names,
-            val_images=val_images,
-            coco_annotations=[Path(p) for p in request.get("coco_annotations", [])],
-        )
-        result["metrics"] = asdict(metrics)
+            val_images = [Path(p) for p in Path(request["val_list"]).read_text().splitlines() if p]
+            metrics = run_validation(
+                trained.last,
+                data_yaml,
+                imgsz=recipe.imgsz,
+                batch=recipe.val_batch,
+                device=device,
+                save_dir=workdir / "val",
+                names=names,
+                val_images=val_images,
+                coco_annotations=[Path(p) for p in request.get("coco_annotations", [])],
+            )
+            result["metrics"] = asdict(metrics)
 
     with state.phase("score"):
         from detnas.proxies import training_speed_estimate
 
         totals = [sum(e.values()) for e in trained.epochs]
-        details: dict[str, Any] = {"map50_95": metrics.map50_95, "tse": training_speed_estimate(totals)}
+        details: dict[str, Any] = {"tse": training_speed_estimate(totals)}
+        if metrics is not None:
+            details["map50_95"] = metrics.map50_95
         if proxy.needs_val_loss:
             from .val_loss import validation_loss
 
@@ -123,8 +127,12 @@ def _train_and_validate(state: _Run, request: dict[str, Any], recipe, proxy, spe
             details.update(val_loss=loss.total, val_box=loss.box, val_cls=loss.cls, val_dfl=loss.dfl)
         if "inheritance" in result:
             details["inherited_fraction"] = result["inheritance"]["fraction"]
-        score = {"map": details["map50_95"], "tse": details["tse"]}.get(proxy.name)
-        score = -details["val_loss"] if score is None else score
+        if proxy.name == "map":
+            score = details["map50_95"]
+        elif proxy.name == "tse":
+            score = details["tse"]
+        else:
+            score = -details["val_loss"]
         result["proxy"] = {"proxy": proxy.name, "score": score, "details": details}
     return trained
 

@@ -30,6 +30,7 @@ class Proxy:
     trains: bool
     inherits: bool = False
     needs_val_loss: bool = False
+    needs_map: bool = False  # validation (mAP) runs only for proxies that read it: it costs seconds per candidate
 
     @property
     def training_free(self) -> bool:
@@ -39,7 +40,7 @@ class Proxy:
 PROXIES: dict[str, Proxy] = {
     p.name: p
     for p in (
-        Proxy("map", "brief training, mAP50-95 on the val split", trains=True),
+        Proxy("map", "brief training, mAP50-95 on the val split", trains=True, needs_map=True),
         Proxy("val-loss", "brief training, minus the val-split detection loss", trains=True, needs_val_loss=True),
         Proxy("tse", "brief training, minus the mean training loss (training-speed estimate)", trains=True),
         Proxy("params", "parameter count (training-free)", trains=False),
@@ -57,7 +58,7 @@ PROXIES: dict[str, Proxy] = {
 }
 
 
-CPU_DEFAULT_PROXY = "map"  # chosen by benchmarks/proxy_fidelity.py (see the README); GPUs train enough for mAP
+CPU_DEFAULT_PROXY = "tse"  # the pick of benchmarks/proxy_fidelity.py (README, "Scoring candidates")
 
 
 def default_proxy(device: str) -> str:
