@@ -314,15 +314,19 @@ def reference_summary(references: dict) -> dict:
     for metric in REFERENCE_METRICS:
         first, second = reference_values(references, metric, 0), reference_values(references, metric, 1)
         diffs = {n: abs(first[n] - v) for n, v in second.items()}
-        between = statistics.stdev(first.values())
+        values = list(first.values())
+        pairwise = [abs(a - b) for i, a in enumerate(values) for b in values[i + 1 :]]
         median_diff = statistics.median(diffs.values()) if diffs else float("nan")
         out["metrics"][metric] = {
-            "between_architectures_std": between,
-            "between_architectures_range": max(first.values()) - min(first.values()),
+            "between_architectures_std": statistics.stdev(values),
+            "between_architectures_median_pair_diff": statistics.median(pairwise),
             "seed_to_seed_abs_diff": diffs,
             "seed_to_seed_median_abs_diff": median_diff,
-            "seed_tau": kendall_tau_b([first[n] for n in second], list(second.values())) if len(second) > 1 else None,
-            "reliable": bool(diffs) and median_diff < between,
+            "seed_to_seed_max_abs_diff": max(diffs.values()) if diffs else float("nan"),
+            # share of architecture pairs whose reference difference exceeds the median seed-to-seed difference:
+            # the pairs this reference can order at all
+            "pairs_resolved": sum(d > median_diff for d in pairwise) / len(pairwise),
+            "reliable": bool(diffs) and median_diff < statistics.median(pairwise),
         }
     metrics = list(REFERENCE_METRICS)
     out["tau_between_references"] = {}
@@ -354,8 +358,10 @@ def print_tables(references: dict, rows: list[dict], summary: dict, parent_secon
     for metric, m in summary["metrics"].items():
         verdict = "usable" if m["reliable"] else "NOT a reference: seeds differ more than architectures"
         print(
-            f"{metric:<9} between-architecture std {m['between_architectures_std']:.4f}; seed-to-seed |diff| median "
-            f"{m['seed_to_seed_median_abs_diff']:.4f} -> {verdict}"
+            f"{metric:<9} seed-to-seed |diff| median {m['seed_to_seed_median_abs_diff']:.4f} (max "
+            f"{m['seed_to_seed_max_abs_diff']:.4f}) vs median |diff| between architectures "
+            f"{m['between_architectures_median_pair_diff']:.4f}: {m['pairs_resolved']:.0%} of pairs resolved "
+            f"-> {verdict}"
         )
     print(
         "tau between reference metrics: "
