@@ -75,7 +75,9 @@ def _train_and_validate(state: _Run, request: dict[str, Any], recipe, proxy, spe
             if not spec.get("parent_weights"):
                 raise ValueError("proxy 'inherit' needs parent weights: train them with 'detnas parent train'")
             init_weights = workdir / "inherited.pt"
-            inheritance = write_inherited_checkpoint(arch_yaml, len(names), spec["parent_weights"], init_weights)
+            inheritance = write_inherited_checkpoint(
+                arch_yaml, len(names), spec["parent_weights"], init_weights, seed=recipe.seed
+            )
             result["inheritance"] = inheritance.to_dict()
 
     with state.phase("train"):

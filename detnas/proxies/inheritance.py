@@ -144,8 +144,13 @@ def load_parent(parent_weights: str | Path):
     return model.float(), genome
 
 
-def write_inherited_checkpoint(arch_yaml: str | Path, nc: int, parent_weights: str | Path, out: Path) -> Inheritance:
-    """Build the candidate, fill it from the parent, save it as an Ultralytics checkpoint that training starts from."""
+def write_inherited_checkpoint(
+    arch_yaml: str | Path, nc: int, parent_weights: str | Path, out: Path, *, seed: int = 0
+) -> Inheritance:
+    """Build the candidate, fill it from the parent, save it as an Ultralytics checkpoint that training starts from.
+
+    Layers the parent cannot fill keep a fresh initialisation drawn with ``seed``, so the score is reproducible.
+    """
     import torch
 
     from detnas.evaluate.arch import build_model
@@ -156,6 +161,7 @@ def write_inherited_checkpoint(arch_yaml: str | Path, nc: int, parent_weights: s
         raise ValueError(
             f"the parent was trained for {parent.head.nc} classes, the data has {nc}: train a parent on it"
         )
+    torch.manual_seed(seed)
     child_model = build_model(arch_yaml, nc)
     result = inherit_state(child_model, child_genome, parent_model, parent)
     out.parent.mkdir(parents=True, exist_ok=True)
