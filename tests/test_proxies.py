@@ -157,6 +157,13 @@ def test_inherit_proxy_trains_from_the_parent(coco8: Path, tmp_path: Path) -> No
     parent_stem = torch.load(weights, weights_only=False)["model"].float().state_dict()["model.0.conv.weight"]
     assert torch.allclose(inherited["model.0.conv.weight"], parent_stem[:16], atol=1e-3)  # and those are the parent's
 
+    from detnas.proxies.inheritance import write_inherited_checkpoint
+
+    again = write_inherited_checkpoint(arch, 80, weights, tmp_path / "again.pt")  # same seed: the same start
+    assert again.fraction == ev.proxy.details["inherited_fraction"]
+    repeat = torch.load(tmp_path / "again.pt", weights_only=False)["model"].state_dict()
+    assert all(torch.equal(repeat[k], inherited[k]) for k in inherited)
+
 
 def test_inherit_without_parent_is_one_line(coco8: Path, tmp_path: Path) -> None:
     arch = write_yaml(yolo11n(), tmp_path / "a.yaml")
