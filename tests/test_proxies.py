@@ -160,7 +160,7 @@ def test_inherit_proxy_trains_from_the_parent(coco8: Path, tmp_path: Path) -> No
     from detnas.proxies.inheritance import write_inherited_checkpoint
 
     again = write_inherited_checkpoint(arch, 80, weights, tmp_path / "again.pt")  # same seed: the same start
-    assert again.fraction == ev.proxy.details["inherited_fraction"]
+    assert round(again.fraction, 4) == ev.proxy.details["inherited_fraction"]  # the record keeps 4 digits
     repeat = torch.load(tmp_path / "again.pt", weights_only=False)["model"].state_dict()
     assert all(torch.equal(repeat[k], inherited[k]) for k in inherited)
 
