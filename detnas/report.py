@@ -185,11 +185,13 @@ def plot_front(store: Store, path: Path) -> Path:
 def markdown_report(rows: list[FrontRow], stats: dict[str, Any], figure: Path) -> str:
     counts = stats["counts"]
     secs = stats["seconds"]
+    sources = ", ".join(stats["metric_source"])
+    map_text = f"mAP from {sources}." if sources else "mAP not measured (only `--proxy map` validates candidates)."
     lines = [
         "# detnas search report",
         "",
-        f"Data: `{stats['data']}`; strategy: {stats['strategy']}, seed {stats['seed']}; "
-        f"mAP from {', '.join(stats['metric_source']) or 'n/a'}.",
+        f"Data: `{stats['data']}`; strategy: {stats['strategy']}, seed {stats['seed']}; candidates scored by proxy "
+        f"`{stats['proxy']}`; {map_text}",
         f"Candidates: {counts['done']} done, {counts['failed']} failed, "
         f"{counts['infeasible']} infeasible (not trained), "
         f"{counts['pending'] + counts['running']} unfinished; budget {stats['evaluations_budget']}.",
