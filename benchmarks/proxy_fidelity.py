@@ -57,7 +57,7 @@ from detnas.evaluate.val_loss import validation_loss  # noqa: E402
 from detnas.genome import ArchGenome  # noqa: E402
 from detnas.proxies import PROXIES, get_proxy  # noqa: E402
 from detnas.proxies.agreement import bootstrap_interval, kendall_tau_b, spearman_rho  # noqa: E402
-from detnas.proxies.inheritance import PARENT_MANIFEST, train_parent  # noqa: E402
+from detnas.proxies.inheritance import parent_manifest, train_parent  # noqa: E402
 from detnas.space import SearchSpace  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,9 +197,7 @@ def load_references() -> dict:
 def ensure_parent(path: str | None) -> tuple[Path, float]:
     """The parent checkpoint for ``inherit`` (trained here once if needed) and its one-off training seconds."""
     if path:
-        weights = Path(path)
-        manifest = json.loads((weights.parents[2] / PARENT_MANIFEST).read_text())
-        return weights, float(manifest.get("seconds", 0.0))
+        return Path(path), float(parent_manifest(path).get("seconds", 0.0))
     run = train_parent(dataset_yaml(DATASET), WORK / "parent", PARENT_RECIPE)
     return run.weights, run.seconds
 
@@ -223,38 +221,34 @@ def score_architecture(name: str, genome: ArchGenome, proxies: list[str], parent
     proxies = [p for p in proxies if p not in out]  # an interrupted run keeps what it finished
     yaml_path = write_yaml(genome, folder / f"{genome.id}.yaml")
     data = dataset_yaml(DATASET)
-    common = {"latency_backend": None, "check_data": False}
-    for proxy in [p for p in proxies if get_proxy(p).training_free]:
-        ev = evaluate_candidate(yaml_path, data, BRIEF_RECIPE, workdir=folder / proxy, proxy=proxy, **common)
-        if not ev.ok or ev.proxy is None:
-            raise SystemExit(f"{name} {proxy} failed: {ev.failure_reason}")
-        out[proxy] = {"score": ev.proxy.score, "seconds": ev.total_seconds, "own_seconds": ev.phase_seconds["score"]}
-        cache.write_text(json.dumps(out, indent=1))
-    shared = [p for p in ("map", "val-loss", "tse") if p in proxies]
-    if shared:
+
+    def evaluate(proxy: str, workdir: str, **extra):
         ev = evaluate_candidate(
-            yaml_path, data, BRIEF_RECIPE, workdir=folder / "brief", proxy="val-loss", measure_map=True, **common
-        )
+            yaml_path, data, BRIEF_RECIPE, workdir=folder / workdir, proxy=proxy, latency_backend=None,
+            check_data=False, **extra,
+        )  # fmt: skip
         if not ev.ok or ev.proxy is None:
-            raise SystemExit(f"{name} brief training failed: {ev.failure_reason}")
+            raise SystemExit(f"{name} {workdir} failed: {ev.failure_reason}")
+        return ev
+
+    def keep(proxy: str, **figures) -> None:
+        out[proxy] = figures
+        cache.write_text(json.dumps(out, indent=1))
+
+    for proxy in [p for p in proxies if get_proxy(p).training_free]:
+        ev = evaluate(proxy, proxy)
+        keep(proxy, score=ev.proxy.score, seconds=ev.total_seconds, own_seconds=ev.phase_seconds["score"])
+    shared = [p for p in ("map", "val-loss", "tse") if p in proxies]
+    if shared:  # one brief training serves all three; each is charged only the phases it needs
+        ev = evaluate("val-loss", "brief", measure_map=True)
         values = {"map": ev.proxy.details["map50_95"], "val-loss": ev.proxy.score, "tse": ev.proxy.details["tse"]}
         costs = proxy_costs(ev)
         for proxy in shared:
-            out[proxy] = {"score": values[proxy], "seconds": costs[proxy]}
-        cache.write_text(json.dumps(out, indent=1))
+            keep(proxy, score=values[proxy], seconds=costs[proxy])
     if "inherit" in proxies:
-        ev = evaluate_candidate(
-            yaml_path, data, BRIEF_RECIPE, workdir=folder / "inherit", proxy="inherit", parent_weights=parent, **common
-        )
-        if not ev.ok or ev.proxy is None:
-            raise SystemExit(f"{name} inherit failed: {ev.failure_reason}")
-        out["inherit"] = {
-            "score": ev.proxy.score,
-            "seconds": ev.total_seconds,
-            "inherited_fraction": ev.proxy.details.get("inherited_fraction"),
-            "map50_95": ev.proxy.details.get("map50_95"),
-        }
-        cache.write_text(json.dumps(out, indent=1))
+        ev = evaluate("inherit", "inherit", parent_weights=parent)
+        fraction = ev.proxy.details.get("inherited_fraction")
+        keep("inherit", score=ev.proxy.score, seconds=ev.total_seconds, inherited_fraction=fraction)
     return out
 
 

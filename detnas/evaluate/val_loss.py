@@ -28,22 +28,36 @@ class ValidationLoss:
         return self.box + self.cls + self.dfl
 
 
+def letterboxed_dataset(data_yaml: str | Path, split: str, *, imgsz: int, batch: int, stride: int = 32):
+    """An Ultralytics dataset of one split of ``data_yaml``, letterboxed to ``imgsz`` without augmentation."""
+    from ultralytics.cfg import get_cfg
+    from ultralytics.data import build_yolo_dataset
+    from ultralytics.data.utils import check_det_dataset
+
+    data = check_det_dataset(str(data_yaml))
+    return build_yolo_dataset(get_cfg(overrides={"imgsz": imgsz}), data[split], batch, data, mode="val", stride=stride)
+
+
+def attach_detection_loss(model, gains: dict[str, float] | None = None) -> None:
+    """Give ``model`` the hyperparameters ``model.loss`` reads (default box/cls/DFL gains unless given) and a fresh
+    criterion: a checkpoint loaded outside a trainer stores its arguments as a plain dict, which the loss cannot use."""
+    from ultralytics.cfg import get_cfg
+
+    model.args = get_cfg(overrides=gains or {})
+    model.criterion = None
+
+
 def validation_loss(weights: str | Path, data_yaml: str | Path, *, imgsz: int, device: str = "cpu") -> ValidationLoss:
     """Mean per-image box/cls/DFL loss of ``weights`` on the val split of ``data_yaml`` (letterboxed, no augment)."""
     import torch
-    from ultralytics.cfg import get_cfg
-    from ultralytics.data import build_dataloader, build_yolo_dataset
-    from ultralytics.data.utils import check_det_dataset
+    from ultralytics.data import build_dataloader
     from ultralytics.nn.tasks import load_checkpoint
 
     model, _ = load_checkpoint(str(weights), device=device, fuse=False)
     model = model.float().eval()
     stored = dict(model.args) if isinstance(model.args, dict) else vars(model.args)
-    cfg = get_cfg(overrides={k: v for k, v in stored.items() if k in ("box", "cls", "dfl")} | {"imgsz": imgsz})
-    model.args = cfg
-    model.criterion = None
-    data = check_det_dataset(str(data_yaml))
-    dataset = build_yolo_dataset(cfg, data["val"], 1, data, mode="val", stride=int(model.stride.max()))
+    attach_detection_loss(model, {k: v for k, v in stored.items() if k in ("box", "cls", "dfl")})
+    dataset = letterboxed_dataset(data_yaml, "val", imgsz=imgsz, batch=1, stride=int(model.stride.max()))
     loader = build_dataloader(dataset, 1, workers=0, shuffle=False, pin_memory=False, device=device)
     sums = torch.zeros(3)
     images = 0

@@ -130,17 +130,23 @@ def inherit_state(child_model, child: ArchGenome, parent_model, parent: ArchGeno
     return Inheritance(min(inherited, total), total, layers_inherited, weighted_layers)
 
 
+def parent_manifest(parent_weights: str | Path) -> dict[str, Any]:
+    """The manifest of the parent folder a checkpoint lies in (``<parent>/train/weights/last.pt``)."""
+    path = Path(parent_weights)
+    manifest = next((d / PARENT_MANIFEST for d in path.parents[:3] if (d / PARENT_MANIFEST).is_file()), None)
+    if manifest is None:
+        raise FileNotFoundError(
+            f"no {PARENT_MANIFEST} above {path}: parent weights must come from 'detnas parent train'"
+        )
+    return json.loads(manifest.read_text())
+
+
 def load_parent(parent_weights: str | Path):
     """(parent model, parent genome) from a parent checkpoint written by ``train_parent``."""
     from ultralytics.nn.tasks import load_checkpoint
 
-    path = Path(parent_weights)
-    candidates = [folder / PARENT_MANIFEST for folder in path.parents[:3]]  # <parent>/train/weights/last.pt
-    manifest = next((m for m in candidates if m.is_file()), candidates[-1] if len(candidates) == 3 else candidates[0])
-    if not manifest.is_file():
-        raise FileNotFoundError(f"{manifest} missing: parent weights must come from 'detnas parent train'")
-    genome = ArchGenome.from_dict(json.loads(manifest.read_text())["genome"])
-    model, _ = load_checkpoint(str(path), device="cpu", fuse=False)
+    genome = ArchGenome.from_dict(parent_manifest(parent_weights)["genome"])
+    model, _ = load_checkpoint(str(parent_weights), device="cpu", fuse=False)
     return model.float(), genome
 
 

@@ -31,13 +31,10 @@ def real_batches(data_yaml: str | Path, *, imgsz: int, batch: int, count: int, s
     Images are taken in a seeded random order; a split smaller than ``batch * count`` is cycled through again.
     """
     import torch
-    from ultralytics.cfg import get_cfg
-    from ultralytics.data import build_yolo_dataset
-    from ultralytics.data.utils import check_det_dataset
 
-    data = check_det_dataset(str(data_yaml))
-    cfg = get_cfg(overrides={"imgsz": imgsz})
-    dataset = build_yolo_dataset(cfg, data["train"], batch, data, mode="val", stride=32)
+    from detnas.evaluate.val_loss import letterboxed_dataset
+
+    dataset = letterboxed_dataset(data_yaml, "train", imgsz=imgsz, batch=batch)
     generator = torch.Generator().manual_seed(seed)
     order: list[int] = []
     while len(order) < batch * count:
@@ -90,20 +87,15 @@ def _flatten_sum(value) -> Any:
     return value.sum()
 
 
-def _detection_criterion(model):
-    from ultralytics.cfg import get_cfg
-
-    model.args = get_cfg()
-    model.criterion = None
-
-
 def zico_score(model, batches: list[dict[str, Any]]) -> float:
     import torch
+
+    from detnas.evaluate.val_loss import attach_detection_loss
 
     if len(batches) < 2:
         raise ValueError("zico needs at least 2 batches (gradient standard deviation across batches)")
     model = model.float().train()
-    _detection_criterion(model)
+    attach_detection_loss(model)
     weights = _weights(model)
     grads: list[list[torch.Tensor]] = [[] for _ in weights]
     for batch in batches:
