@@ -25,8 +25,8 @@ DOWN_OPS: dict[str, tuple[int, ...]] = {
 
 # Output channels each pyramid level may take; multiples of 8 so that parse_model keeps them exactly.
 LEVEL_CHANNELS: dict[int, tuple[int, ...]] = {
-    2: (16, 32, 48, 64, 96),  # 24 left out: C3Ghost needs hidden channels divisible by 4
-    3: (32, 48, 64, 96, 128, 160),
+    2: (16, 32, 48, 64, 96, 128),  # 24 left out: C3Ghost needs hidden channels divisible by 4; 128: YOLO11s
+    3: (32, 48, 64, 96, 128, 160, 256),  # 256: YOLO11s
     4: (64, 96, 128, 160, 192, 256),
     5: (128, 160, 192, 256, 320, 384, 512),
 }

@@ -1,7 +1,8 @@
 """Known designs written as genomes: the seeds of a search and its equal-budget baselines.
 
-Each function reproduces the stock Ultralytics model of the same name at its ``n`` scale; the tests check that the
-YAML made from the genome builds a model with exactly the stock parameter count.
+Each function reproduces the stock Ultralytics model of the same name (``yolo11n`` is yolo11.yaml at scale ``n``);
+the tests check that the YAML made from the genome builds a model with exactly the stock parameter count, and that
+the official checkpoints of these models are recognised as these genomes.
 """
 
 from __future__ import annotations
@@ -22,44 +23,108 @@ def _c2f(channels: int, repeats: int, *, shortcut: bool) -> BlockGene:
     return BlockGene("C2f", repeats, channels, 0.5, shortcut)
 
 
-def yolo11n(*, nc: int = 80) -> ArchGenome:
-    """YOLO11n (yolo11.yaml at scale n): C3k2 stages, SPPF + C2PSA tail, PAN neck."""
+def _c3(channels: int, repeats: int, *, shortcut: bool) -> BlockGene:
+    return BlockGene("C3", repeats, channels, 0.5, shortcut)
+
+
+def _yolo11(width: int, nc: int) -> ArchGenome:
+    """yolo11.yaml at a scale with depth 0.5 (n, s): ``width`` is the stem's channels (16 at n, 32 at s)."""
+    w = width // 16
     backbone = BackboneGenome(
-        stem_channels=16,
+        stem_channels=width,
         stages=(
-            StageGene("Conv", 3, 32, _c3k2(64, expansion=0.25)),
-            StageGene("Conv", 3, 64, _c3k2(128, expansion=0.25)),
-            StageGene("Conv", 3, 128, _c3k2(128, c3k=True)),
-            StageGene("Conv", 3, 256, _c3k2(256, c3k=True)),
+            StageGene("Conv", 3, 32 * w, _c3k2(64 * w, expansion=0.25)),
+            StageGene("Conv", 3, 64 * w, _c3k2(128 * w, expansion=0.25)),
+            StageGene("Conv", 3, 128 * w, _c3k2(128 * w, c3k=True)),
+            StageGene("Conv", 3, 256 * w, _c3k2(256 * w, c3k=True)),
         ),
         sppf=True,
         sppf_kernel=5,
         c2psa=True,
         c2psa_repeats=1,
     )
-    neck = NeckGenome("pan", 3, (_c3k2(128), _c3k2(64), _c3k2(128), _c3k2(256, c3k=True)))
+    neck = NeckGenome("pan", 3, (_c3k2(128 * w), _c3k2(64 * w), _c3k2(128 * w), _c3k2(256 * w, c3k=True)))
     return ArchGenome(backbone, neck, HeadGenome(nc))
 
 
-def yolov8n(*, nc: int = 80) -> ArchGenome:
-    """YOLOv8n (yolov8.yaml at scale n): C2f stages with shortcuts, SPPF tail, PAN neck without shortcuts."""
+def _yolov8(width: int, nc: int) -> ArchGenome:
+    """yolov8.yaml at a scale with depth 0.33 (n, s)."""
+    w = width // 16
     backbone = BackboneGenome(
-        stem_channels=16,
+        stem_channels=width,
         stages=(
-            StageGene("Conv", 3, 32, _c2f(32, 1, shortcut=True)),
-            StageGene("Conv", 3, 64, _c2f(64, 2, shortcut=True)),
-            StageGene("Conv", 3, 128, _c2f(128, 2, shortcut=True)),
-            StageGene("Conv", 3, 256, _c2f(256, 1, shortcut=True)),
+            StageGene("Conv", 3, 32 * w, _c2f(32 * w, 1, shortcut=True)),
+            StageGene("Conv", 3, 64 * w, _c2f(64 * w, 2, shortcut=True)),
+            StageGene("Conv", 3, 128 * w, _c2f(128 * w, 2, shortcut=True)),
+            StageGene("Conv", 3, 256 * w, _c2f(256 * w, 1, shortcut=True)),
         ),
         sppf=True,
         sppf_kernel=5,
         c2psa=False,
     )
-    neck = NeckGenome("pan", 3, tuple(_c2f(c, 1, shortcut=False) for c in (128, 64, 128, 256)))
+    neck = NeckGenome("pan", 3, tuple(_c2f(c * w, 1, shortcut=False) for c in (128, 64, 128, 256)))
     return ArchGenome(backbone, neck, HeadGenome(nc))
 
 
-NAMED_DESIGNS: dict[str, Callable[..., ArchGenome]] = {"yolo11n": yolo11n, "yolov8n": yolov8n}
+def _yolov5u(width: int, nc: int) -> ArchGenome:
+    """yolov5u (yolov5.yaml with the anchor-free Detect) at a scale with depth 0.33 (n, s)."""
+    w = width // 16
+    backbone = BackboneGenome(
+        stem_channels=width,
+        stem_kernel=6,
+        stages=(
+            StageGene("Conv", 3, 32 * w, _c3(32 * w, 1, shortcut=True)),
+            StageGene("Conv", 3, 64 * w, _c3(64 * w, 2, shortcut=True)),
+            StageGene("Conv", 3, 128 * w, _c3(128 * w, 3, shortcut=True)),
+            StageGene("Conv", 3, 256 * w, _c3(256 * w, 1, shortcut=True)),
+        ),
+        sppf=True,
+        sppf_kernel=5,
+        c2psa=False,
+    )
+    nodes = tuple(_c3(c * w, 1, shortcut=False) for c in (128, 64, 128, 256))
+    neck = NeckGenome("pan", 3, nodes, lateral=True)
+    return ArchGenome(backbone, neck, HeadGenome(nc))
+
+
+def yolo11n(*, nc: int = 80) -> ArchGenome:
+    """YOLO11n (yolo11.yaml at scale n): C3k2 stages, SPPF + C2PSA tail, PAN neck."""
+    return _yolo11(16, nc)
+
+
+def yolo11s(*, nc: int = 80) -> ArchGenome:
+    """YOLO11s (yolo11.yaml at scale s): YOLO11n at twice the width."""
+    return _yolo11(32, nc)
+
+
+def yolov8n(*, nc: int = 80) -> ArchGenome:
+    """YOLOv8n (yolov8.yaml at scale n): C2f stages with shortcuts, SPPF tail, PAN neck without shortcuts."""
+    return _yolov8(16, nc)
+
+
+def yolov8s(*, nc: int = 80) -> ArchGenome:
+    """YOLOv8s (yolov8.yaml at scale s): YOLOv8n at twice the width."""
+    return _yolov8(32, nc)
+
+
+def yolov5nu(*, nc: int = 80) -> ArchGenome:
+    """YOLOv5nu (yolov5.yaml at scale n, anchor-free head): 6x6 stem, C3 stages, SPPF, PAN neck with laterals."""
+    return _yolov5u(16, nc)
+
+
+def yolov5su(*, nc: int = 80) -> ArchGenome:
+    """YOLOv5su (yolov5.yaml at scale s, anchor-free head): YOLOv5nu at twice the width."""
+    return _yolov5u(32, nc)
+
+
+NAMED_DESIGNS: dict[str, Callable[..., ArchGenome]] = {
+    "yolo11n": yolo11n,
+    "yolov8n": yolov8n,
+    "yolov5nu": yolov5nu,
+    "yolo11s": yolo11s,
+    "yolov8s": yolov8s,
+    "yolov5su": yolov5su,
+}
 
 
 def named_design(name: str, *, nc: int = 80) -> ArchGenome:

@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from detnas.backbone_space import C2PSA_REPEATS, SPPF_KERNELS, STAGE_LEVELS, STEM_CHANNELS
+from detnas.backbone_space import C2PSA_REPEATS, SPPF_KERNELS, STAGE_LEVELS, STEM_CHANNELS, STEM_KERNELS
 from detnas.blocks import BLOCK_TYPES, BOOLS, DOWN_OPS, EXPANSIONS, LEVEL_CHANNELS, REPEATS
 from detnas.genome import ArchGenome, HeadGenome
 from detnas.neck_space import MIN_LEVELS, TOPOLOGIES, node_level, node_names
@@ -24,6 +24,7 @@ class SearchSpace:
     """Which values each gene may take. The defaults are the whole space; pass subsets to narrow it."""
 
     stem_channels: tuple[int, ...] = STEM_CHANNELS
+    stem_kernels: tuple[int, ...] = STEM_KERNELS
     down_ops: tuple[str, ...] = tuple(DOWN_OPS)
     block_types: tuple[str, ...] = BLOCK_TYPES
     repeats: tuple[int, ...] = REPEATS
@@ -33,11 +34,13 @@ class SearchSpace:
     c2psa_repeats: tuple[int, ...] = C2PSA_REPEATS
     topologies: tuple[str, ...] = TOPOLOGIES
     min_levels: tuple[int, ...] = MIN_LEVELS
+    laterals: tuple[bool, ...] = BOOLS
     nc: int = 80
 
     def __post_init__(self) -> None:
         catalog: dict[str, tuple[Any, ...]] = {
             "stem_channels": STEM_CHANNELS,
+            "stem_kernels": STEM_KERNELS,
             "down_ops": tuple(DOWN_OPS),
             "block_types": BLOCK_TYPES,
             "repeats": REPEATS,
@@ -46,10 +49,12 @@ class SearchSpace:
             "c2psa_repeats": C2PSA_REPEATS,
             "topologies": TOPOLOGIES,
             "min_levels": MIN_LEVELS,
+            "laterals": BOOLS,
         }
         for name, allowed in catalog.items():
             values = getattr(self, name)
-            bad = [v for v in values if v not in allowed]
+            # compare types too: True must not pass as the stem kernel 1, nor 1 as a lateral flag
+            bad = [v for v in values if not any(v == a and type(v) is type(a) for a in allowed)]
             if not values or bad:
                 raise ValueError(f"search space {name}={list(values)} must be a non-empty subset of {list(allowed)}")
         for level in STAGE_LEVELS:
@@ -68,6 +73,7 @@ class SearchSpace:
         data = {
             "backbone": {
                 "stem_channels": rng.choice(self.stem_channels),
+                "stem_kernel": _pick(rng, self.stem_kernels),
                 "stages": [self._sample_stage(rng, level) for level in STAGE_LEVELS],
                 "sppf": (sppf := rng.choice(BOOLS)),
                 "sppf_kernel": rng.choice(self.sppf_kernels) if sppf else 5,
@@ -78,6 +84,7 @@ class SearchSpace:
                 "topology": topology,
                 "min_level": min_level,
                 "down": rng.choice(self.down_ops) if topology != "fpn" else "Conv",
+                "lateral": _pick(rng, self.laterals),
                 "nodes": [self._sample_block(rng, node_level(n)) for n in node_names(topology, min_level)],
             },
             "head": {"nc": self.nc},
@@ -109,7 +116,10 @@ class SearchSpace:
 
     def genes(self, genome: ArchGenome) -> list[tuple[Path, tuple[Any, ...]]]:
         """Every gene that matters for this genome, with the values it may take (only genes with a real choice)."""
-        slots: list[tuple[Path, tuple[Any, ...]]] = [(("backbone", "stem_channels"), self.stem_channels)]
+        slots: list[tuple[Path, tuple[Any, ...]]] = [
+            (("backbone", "stem_channels"), self.stem_channels),
+            (("backbone", "stem_kernel"), self.stem_kernels),
+        ]
         bb = genome.backbone
         for i, (stage, level) in enumerate(zip(bb.stages, STAGE_LEVELS, strict=True)):
             base: Path = ("backbone", "stages", i)
@@ -125,7 +135,11 @@ class SearchSpace:
         if bb.c2psa:
             slots.append((("backbone", "c2psa_repeats"), self.c2psa_repeats))
         neck = genome.neck
-        slots += [(("neck", "topology"), self.topologies), (("neck", "min_level"), self.min_levels)]
+        slots += [
+            (("neck", "topology"), self.topologies),
+            (("neck", "min_level"), self.min_levels),
+            (("neck", "lateral"), self.laterals),
+        ]
         if neck.topology != "fpn":
             slots.append((("neck", "down"), self.down_ops))
         for j, name in enumerate(neck.names):
@@ -149,12 +163,12 @@ class SearchSpace:
     def mutate(self, genome: ArchGenome, rng: random.Random) -> ArchGenome:
         """Change exactly one gene to another allowed value; genes made irrelevant fall back to their defaults."""
         path, values = rng.choice(self.genes(genome))
-        current = _get(genome.to_dict(), path)
+        current = _get(_full_dict(genome), path)
         value = rng.choice([v for v in values if v != current])
         return self._with_gene(genome, path, value, rng)
 
     def _with_gene(self, genome: ArchGenome, path: Path, value: Any, rng: random.Random) -> ArchGenome:
-        data = genome.to_dict()
+        data = _full_dict(genome)
         _set(data, path, value)
         if path[0] == "neck" and path[1] in ("topology", "min_level"):
             old = dict(zip(genome.neck.names, data["neck"]["nodes"], strict=True))
@@ -178,7 +192,7 @@ class SearchSpace:
         if that cannot make a new genome, single genes are mixed; parents that differ in one gene or less cannot have
         a child unlike both, so then the child is a mutation of ``a``.
         """
-        da, db = a.to_dict(), b.to_dict()
+        da, db = _full_dict(a), _full_dict(b)
         for units in (_units(da), _genes_flat(da, db)):
             differing = [u for u in units if _get(da, u) != _get(db, u)]
             if len(differing) < 2:
@@ -205,7 +219,7 @@ class SearchSpace:
 
     def size(self) -> int:
         """The exact number of distinct valid genomes (at a fixed class count)."""
-        backbone = len(self.stem_channels)
+        backbone = len(self.stem_channels) * len(self.stem_kernels)
         for level in STAGE_LEVELS:
             downs = sum(len(DOWN_OPS[op]) for op in self.down_ops) * len(self.level_channels[level])
             backbone *= downs * self.block_count(level)
@@ -213,7 +227,7 @@ class SearchSpace:
         neck = 0
         for topology in self.topologies:
             for min_level in self.min_levels:
-                count = 1 if topology == "fpn" else len(self.down_ops)
+                count = (1 if topology == "fpn" else len(self.down_ops)) * len(self.laterals)
                 for name in node_names(topology, min_level):
                     count *= self.block_count(node_level(name))
                 neck += count
@@ -227,6 +241,7 @@ class SearchSpace:
             "log10_size": round(math.log10(size), 2),
             "backbone": {
                 "stem_channels": list(self.stem_channels),
+                "stem_kernels": list(self.stem_kernels),
                 "stages": {f"P{lv}": {"channels": list(self.level_channels[lv])} for lv in STAGE_LEVELS},
                 "down_ops": {op: list(DOWN_OPS[op]) for op in self.down_ops},
                 "tail": {
@@ -249,6 +264,7 @@ class SearchSpace:
                 "outputs": [f"P{m}-P5" for m in self.min_levels],
                 "nodes": {f"{t} P{m}-P5": list(node_names(t, m)) for t in self.topologies for m in self.min_levels},
                 "bottom_up_down_ops": list(self.down_ops),
+                "laterals": list(self.laterals),
             },
             "head": "Detect(nc) over the neck's output levels",
         }
@@ -259,7 +275,7 @@ class SearchSpace:
 
 def _units(data: dict[str, Any]) -> list[Path]:
     """Crossover units: parts that work as a whole."""
-    units: list[Path] = [("backbone", "stem_channels")]
+    units: list[Path] = [("backbone", "stem_channels"), ("backbone", "stem_kernel")]
     units += [("backbone", "stages", i) for i in range(len(STAGE_LEVELS))]
     units += [("backbone", "sppf"), ("backbone", "sppf_kernel"), ("backbone", "c2psa"), ("backbone", "c2psa_repeats")]
     return [*units, ("neck",)]
@@ -307,6 +323,19 @@ def _canonicalize(data: dict[str, Any]) -> None:
         bb["c2psa_repeats"] = 1
     if data["neck"]["topology"] == "fpn":
         data["neck"]["down"] = "Conv"
+
+
+def _full_dict(genome: ArchGenome) -> dict[str, Any]:
+    """``to_dict`` with every gene present, defaults included, so operators can address genes the id omits."""
+    data = genome.to_dict()
+    data["backbone"]["stem_kernel"] = genome.backbone.stem_kernel
+    data["neck"]["lateral"] = genome.neck.lateral
+    return data
+
+
+def _pick(rng: random.Random, values: tuple[Any, ...]) -> Any:
+    """``rng.choice`` that draws nothing for a single value, so narrowing a gene keeps older seeded draws."""
+    return values[0] if len(values) == 1 else rng.choice(values)
 
 
 def _get(data: Any, path: Path) -> Any:

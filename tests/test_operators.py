@@ -27,7 +27,8 @@ def test_mutation_changes_exactly_one_relevant_gene(seed: int) -> None:
         parent = SPACE.sample(rng)
         child = SPACE.mutate(parent, rng)
         assert child.id != parent.id
-        changed = [path for path, _ in SPACE.genes(parent) if _get(parent.to_dict(), path) != _get_or_none(child, path)]
+        # Genes at their default (stem_kernel 3, lateral off) are left out of to_dict: read them as None on both sides.
+        changed = [path for path, _ in SPACE.genes(parent) if _get_or_none(parent, path) != _get_or_none(child, path)]
         # One gene changes; a topology or level change also resizes the node list, a type change resets options.
         assert len(changed) >= 1
         leaf_changes = _leaf_diff(parent.to_dict(), child.to_dict())
@@ -73,6 +74,7 @@ def test_named_designs_are_points_of_the_space() -> None:
 def test_space_size_counts_valid_genomes_exactly() -> None:
     tiny = SearchSpace(
         stem_channels=(16,),
+        stem_kernels=(3, 6),
         down_ops=("Conv", "ADown"),
         block_types=("C2f", "C3k2"),
         repeats=(1,),
@@ -82,14 +84,15 @@ def test_space_size_counts_valid_genomes_exactly() -> None:
         c2psa_repeats=(1,),
         topologies=("fpn", "pan"),
         min_levels=(3,),
+        laterals=(False, True),
     )
     # Enumerate the tiny space by exhaustive random draws and compare with the closed form.
     rng = random.Random(0)
     seen = {tiny.sample(rng).id for _ in range(60000)}
     block = 2 + 4  # C2f: shortcut x2; C3k2: shortcut x2 x c3k x2
     stage = 3 * block  # Conv k3/k5 + ADown
-    backbone = stage**4 * 2 * 2  # sppf off/on(k5), c2psa off/on(n1)
-    neck = block**2 + 2 * block**4  # fpn: 2 nodes; pan: 4 nodes x (Conv|ADown)
+    backbone = 2 * stage**4 * 2 * 2  # stem kernel 3/6, sppf off/on(k5), c2psa off/on(n1)
+    neck = (block**2 + 2 * block**4) * 2  # fpn: 2 nodes; pan: 4 nodes x (Conv|ADown); lateral off/on
     assert tiny.size() == backbone * neck
     assert len(seen) <= tiny.size()
     assert SPACE.size() > 10**39

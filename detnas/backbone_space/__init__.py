@@ -6,6 +6,7 @@ from detnas.backbone_space.genome import (
     SPPF_KERNELS,
     STAGE_LEVELS,
     STEM_CHANNELS,
+    STEM_KERNELS,
     BackboneGenome,
     StageGene,
 )
@@ -15,6 +16,7 @@ __all__ = [
     "SPPF_KERNELS",
     "STAGE_LEVELS",
     "STEM_CHANNELS",
+    "STEM_KERNELS",
     "BackboneGenome",
     "StageGene",
     "build_backbone",

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from detnas.backbone_space.genome import STAGE_LEVELS, BackboneGenome
 from detnas.blocks import down_row
 from detnas.wiring import FeatureShape, LayerList
 
 
+def stem_row(channels: int, kernel: int) -> list[Any]:
+    """The stem's YAML row; the 6x6 YOLOv5 stem needs its padding of 2 written out (autopad would give 3)."""
+    if kernel == 6:
+        return [-1, 1, "Conv", [channels, 6, 2, 2]]
+    return [-1, 1, "Conv", [channels, kernel, 2]]
+
+
 def build_backbone(genome: BackboneGenome, layers: LayerList) -> dict[int, FeatureShape]:
     """Append the backbone's rows to ``layers``; return {level: shape} for P2..P5 (P5 after the tail)."""
-    layers.add([-1, 1, "Conv", [genome.stem_channels, 3, 2]], "P1/2 stem")
+    layers.add(stem_row(genome.stem_channels, genome.stem_kernel), "P1/2 stem")
     outputs: dict[int, FeatureShape] = {}
     for stage, level in zip(genome.stages, STAGE_LEVELS, strict=True):
         stride = 2**level

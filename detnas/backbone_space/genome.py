@@ -8,6 +8,8 @@ from typing import Any
 from detnas.blocks import BOOLS, DOWN_OPS, LEVEL_CHANNELS, BlockGene, _known_fields, check_choice
 
 STEM_CHANNELS: tuple[int, ...] = (16, 24, 32, 48, 64)
+STEM_KERNELS: tuple[int, ...] = (3, 6)  # 3: YOLOv8/YOLO11 stem; 6: YOLOv5's 6x6 stem (padding 2)
+DEFAULT_STEM_KERNEL = 3
 STAGE_LEVELS: tuple[int, ...] = (2, 3, 4, 5)
 SPPF_KERNELS: tuple[int, ...] = (3, 5, 7)
 C2PSA_REPEATS: tuple[int, ...] = (1, 2)
@@ -44,7 +46,11 @@ class StageGene:
 
 @dataclass(frozen=True)
 class BackboneGenome:
-    """Stem conv (stride 2), stages P2..P5, and the tail that runs at stride 32."""
+    """Stem conv (stride 2), stages P2..P5, and the tail that runs at stride 32.
+
+    ``stem_kernel`` is 3 (``Conv(c, 3, 2)``, YOLOv8/YOLO11) or 6 (``Conv(c, 6, 2, 2)``, YOLOv5). It is left out of
+    ``to_dict`` at its default, so genomes made before the gene existed keep their ids.
+    """
 
     stem_channels: int
     stages: tuple[StageGene, ...]
@@ -52,6 +58,7 @@ class BackboneGenome:
     sppf_kernel: int = 5
     c2psa: bool = False
     c2psa_repeats: int = 1
+    stem_kernel: int = DEFAULT_STEM_KERNEL  # last, so positional construction of older code keeps its meaning
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stages", tuple(self.stages))
@@ -59,6 +66,7 @@ class BackboneGenome:
 
     def validate(self, path: str) -> None:
         check_choice(f"{path}.stem_channels", self.stem_channels, STEM_CHANNELS)
+        check_choice(f"{path}.stem_kernel", self.stem_kernel, STEM_KERNELS)
         if len(self.stages) != len(STAGE_LEVELS):
             raise ValueError(f"gene {path}.stages has {len(self.stages)} stages: it needs exactly 4 (P2, P3, P4, P5)")
         for i, (stage, level) in enumerate(zip(self.stages, STAGE_LEVELS, strict=True)):
@@ -71,7 +79,7 @@ class BackboneGenome:
         check_choice(f"{path}.c2psa_repeats", self.c2psa_repeats, C2PSA_REPEATS if self.c2psa else (1,))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "stem_channels": self.stem_channels,
             "stages": [s.to_dict() for s in self.stages],
             "sppf": self.sppf,
@@ -79,6 +87,9 @@ class BackboneGenome:
             "c2psa": self.c2psa,
             "c2psa_repeats": self.c2psa_repeats,
         }
+        if self.stem_kernel != DEFAULT_STEM_KERNEL:  # omitted at its default: older ids stay valid
+            data["stem_kernel"] = self.stem_kernel
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: str = "backbone") -> BackboneGenome:

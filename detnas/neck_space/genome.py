@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from detnas.blocks import DOWN_OPS, BlockGene, _known_fields, check_choice
+from detnas.blocks import BOOLS, DOWN_OPS, BlockGene, _known_fields, check_choice
 
 TOPOLOGIES: tuple[str, ...] = ("fpn", "pan", "bifpn")
 MIN_LEVELS: tuple[int, ...] = (3, 2)  # outputs P3-P5, or P2-P5 for small objects
@@ -32,12 +32,21 @@ class NeckGenome:
     - ``pan``: top-down then bottom-up (down-sample, concat the top-down node), as in YOLOv8/YOLO11.
     - ``bifpn``: PAN whose intermediate bottom-up nodes also concat the backbone feature of their level.
     ``down`` is the bottom-up down-sampler (a 3x3-kernel op; FPN has none, so it must stay ``Conv``).
+
+    ``lateral`` (YOLOv5's neck) puts a 1x1 ``Conv`` before every top-down upsample: the map coming down from level
+    L+1 is reduced to the channels of node ``td{L}`` it feeds, then upsampled. In every topology only that
+    top-down step changes. With ``pan`` and ``bifpn`` the bottom-up node ``bu{L}`` then concats the lateral conv at
+    its level (the one applied to ``td{L}``, or to the backbone's P5 for ``bu5``) instead of the top-down node
+    itself; ``bifpn`` keeps its extra backbone edge. With ``fpn`` the outputs stay the top-down nodes and the
+    backbone's P5 (the P5 lateral conv feeds only the upsample). ``lateral`` is left out of ``to_dict`` when False,
+    so genomes made before the gene existed keep their ids.
     """
 
     topology: str
     min_level: int
     nodes: tuple[BlockGene, ...]
     down: str = "Conv"
+    lateral: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "nodes", tuple(self.nodes))
@@ -55,6 +64,7 @@ class NeckGenome:
         check_choice(f"{path}.topology", self.topology, TOPOLOGIES)
         check_choice(f"{path}.min_level", self.min_level, MIN_LEVELS)
         check_choice(f"{path}.down", self.down, NECK_DOWN_OPS if self.topology != "fpn" else ("Conv",))
+        check_choice(f"{path}.lateral", self.lateral, BOOLS)
         names = self.names
         if len(self.nodes) != len(names):
             raise ValueError(
@@ -67,12 +77,15 @@ class NeckGenome:
             node.validate(f"{path}.nodes[{i}]({name})", node_level(name))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "topology": self.topology,
             "min_level": self.min_level,
             "down": self.down,
             "nodes": [n.to_dict() for n in self.nodes],
         }
+        if self.lateral:  # omitted at its default: older ids stay valid
+            data["lateral"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: str = "neck") -> NeckGenome:
