@@ -120,10 +120,30 @@ def _search(args: argparse.Namespace) -> int:
         if not args.out:
             raise ValueError("--out DIR is required for a new search (or --resume DIR to continue one)")
         from detnas.data_location import dataset_yaml
-        from detnas.evaluate.cli import recipe_from_args, resolve_parent
+        from detnas.evaluate import load_data_yaml
+        from detnas.evaluate.cli import recipe_from_args, resolve_parents
+        from detnas.models import DEFAULT_PARENTS, default_parents
+        from detnas.proxies import default_proxy, get_proxy
 
-        data = Path(args.data) if args.data else dataset_yaml(DEFAULT_SEARCH_DATA)
-        recipe = recipe_from_args(args)
+        parent_args = args.parent
+        if parent_args is None and (args.proxy is None or get_proxy(args.proxy).inherits):
+            parent_args = [str(p) for p in default_parents()]
+            if not parent_args:
+                print(
+                    f"note: no COCO-trained checkpoints ({', '.join(n + '.pt' for n in DEFAULT_PARENTS)}) found in "
+                    "$DETNAS_WEIGHTS, Ultralytics' weights_dir or ../shared/weights/pt: candidates train from scratch; "
+                    "add checkpoints with --parent yolo11n.pt ... to score real mAP",
+                    file=sys.stderr,
+                )
+        default_data = DEFAULT_PRETRAINED_DATA if parent_args else DEFAULT_SEARCH_DATA
+        data = Path(args.data) if args.data else dataset_yaml(default_data)
+        nc = load_data_yaml(data).nc
+        parents = resolve_parents(parent_args, nc=nc)
+        proxy = args.proxy or default_proxy(args.device, parents=bool(parents))
+        recipe = recipe_from_args(args, fine_tune=get_proxy(proxy).inherits, scratch={"epochs": 2, "imgsz": 128})
+        seeds = args.seeds
+        if seeds is None:
+            seeds = ["yolo11n"] + ([n for n in DEFAULT_PARENTS[1:] if any(p.stem == n for p in parents)])
         config = SearchConfig(
             data=str(data),
             evaluations=args.evaluations,
@@ -131,15 +151,16 @@ def _search(args: argparse.Namespace) -> int:
             tournament=args.tournament,
             strategy=args.strategy,
             seed=args.seed,
-            seeds=tuple(args.seeds),
+            seeds=tuple(seeds),
             recipe=recipe,
             device=args.device,
             latency_backend=args.latency_backend,
             constraints=Constraints(args.max_latency_ms, args.max_params, args.max_gflops),
             max_failures=args.max_failures,
             timeout_s=args.timeout,
-            proxy=args.proxy,
-            parent=str(resolve_parent(args.parent)) if args.parent else None,
+            proxy=proxy,
+            parents=tuple(str(p) for p in parents),
+            space=args.space,
         )
         spec.check_device(config.device)  # before the run folder exists
         search = Search.create(args.out, config, executor_factory=spec.build)
@@ -169,7 +190,8 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-DEFAULT_SEARCH_DATA = "coco_mini"
+DEFAULT_SEARCH_DATA = "coco_mini"  # from scratch: small enough for 2 epochs per candidate
+DEFAULT_PRETRAINED_DATA = "coco_proxy"  # inheriting COCO weights: 688 train images to fine-tune on, 318 to score
 
 
 def _add_search(subparsers: argparse._SubParsersAction) -> None:
@@ -189,7 +211,8 @@ def _add_search(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", help="run folder of a new search")
     p.add_argument(
         "--data",
-        help=f"Ultralytics data YAML (default: {DEFAULT_SEARCH_DATA}.yaml in $DETNAS_DATASETS or ../shared/datasets)",
+        help=f"Ultralytics data YAML (default: {DEFAULT_PRETRAINED_DATA}.yaml with COCO-trained parents, else "
+        f"{DEFAULT_SEARCH_DATA}.yaml, in $DETNAS_DATASETS or ../shared/datasets)",
     )
     p.add_argument("--evaluations", type=int, default=8, help="candidates to train (default 8)")
     p.add_argument("--population", type=int, default=6, help="population of aging evolution (default 6)")
@@ -198,14 +221,27 @@ def _add_search(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--seeds",
         nargs="*",
-        default=["yolo11n"],
+        default=None,
         choices=sorted(NAMED_DESIGNS),
-        help="named designs that seed the search (default yolo11n)",
+        help="named designs that seed the search (default yolo11n, plus yolov8n / yolov5nu when their checkpoints "
+        "are parents)",
     )
-    p.add_argument("--epochs", type=int, default=2, help="proxy training epochs (default 2)")
-    p.add_argument("--imgsz", type=int, default=128, help="proxy training and latency image size (default 128)")
+    p.add_argument(
+        "--epochs", type=int, default=None, help="training epochs (default 1 fine-tuning inherited weights, else 2)"
+    )
+    p.add_argument(
+        "--imgsz",
+        type=int,
+        default=None,
+        help="training, mAP and latency image size (default 320 fine-tuning, else 128)",
+    )
     p.add_argument("--batch", type=int, default=16, help="training batch (default 16)")
-    p.add_argument("--subset", type=parse_subset, default=None, help="seeded training subset: N images or a fraction")
+    p.add_argument(
+        "--subset",
+        type=parse_subset,
+        default=None,
+        help="seeded training subset: N images or a fraction (default 128 fine-tuning inherited weights, else all)",
+    )
     p.add_argument("--time-limit", type=float, default=None, help="per-candidate training time limit, seconds")
     p.add_argument("--timeout", type=float, default=None, help="per-candidate hard wall-clock limit, seconds")
     p.add_argument("--seed", type=int, default=0, help="random seed of the strategy and of the subset (default 0)")
@@ -216,6 +252,13 @@ def _add_search(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="training device: cpu, 0, 0,1 ... (default cpu)")
     p.add_argument("--latency-backend", choices=["torch", "onnx"], default="torch", help="default torch")
     add_proxy_arguments(p, default=None)
+    p.add_argument(
+        "--space",
+        choices=["full", "anchored"],
+        default=None,
+        help="full: every gene; anchored: the checkpoints' block families, PAN P3-P5 neck and strided convs, with "
+        "widths, depths, kernels and tail free (default anchored when candidates inherit from checkpoints)",
+    )
     p.add_argument(
         "--executor",
         choices=["local", "ray"],

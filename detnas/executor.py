@@ -24,7 +24,7 @@ class Evaluator:
     timeout_s: float | None = None
     latency_cache: Path | None = None
     proxy: str = "map"
-    parent_weights: Path | None = None
+    parent_weights: tuple[Path, ...] = ()  # checkpoints / parent folders the inheriting proxies start from
 
     def evaluate(self, job: Job) -> Evaluation:
         return evaluate_candidate(

@@ -56,15 +56,35 @@ def ultralytics_weights_dir() -> Path:
     return Path(SETTINGS["weights_dir"])
 
 
+def shared_weights_dir() -> Path | None:
+    """``../shared/weights/pt`` beside the checkout (COCO-trained float checkpoints), when it exists."""
+    path = (Path(__file__).resolve().parents[1] / ".." / "shared" / "weights" / "pt").resolve()
+    return path if path.is_dir() else None
+
+
 def weights_dirs(weights_dir: str | Path | None = None) -> list[Path]:
-    """Folders searched for a model name, in order: the argument, ``$DETNAS_WEIGHTS``, Ultralytics' weights_dir."""
+    """Folders searched for a model name, in order: the argument, ``$DETNAS_WEIGHTS``, Ultralytics' weights_dir,
+    then ``../shared/weights/pt`` beside the checkout."""
     folders: list[Path] = []
-    for entry in (weights_dir, os.environ.get(WEIGHTS_ENV), ultralytics_weights_dir()):
+    for entry in (weights_dir, os.environ.get(WEIGHTS_ENV), ultralytics_weights_dir(), shared_weights_dir()):
         if entry:
             path = Path(entry).expanduser().resolve()
             if path not in folders:
                 folders.append(path)
     return folders
+
+
+DEFAULT_PARENTS = ("yolo11n", "yolov8n", "yolov5nu")  # the COCO-trained checkpoints a search inherits from
+
+
+def default_parents(weights_dir: str | Path | None = None) -> list[Path]:
+    """The default parents' checkpoints found in the weights folders (first folder that has each name)."""
+    found = []
+    for name in DEFAULT_PARENTS:
+        path = next((d / f"{name}.pt" for d in weights_dirs(weights_dir) if (d / f"{name}.pt").is_file()), None)
+        if path is not None:
+            found.append(path)
+    return found
 
 
 def is_nas_name(name: str) -> bool:

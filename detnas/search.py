@@ -25,13 +25,14 @@ from detnas.evaluate import Evaluation, InputError, Recipe, load_data_yaml, prep
 from detnas.executor import Evaluator, Executor, Job, LocalExecutor
 from detnas.genome import ArchGenome
 from detnas.proxies import default_proxy, get_proxy
-from detnas.space import SearchSpace
+from detnas.space import SearchSpace, anchored_space
 from detnas.store import Store
 from detnas.strategy import AgingEvolution, RandomSearch, Trial
 
 STORE_NAME = "search.sqlite"
 LOCK_NAME = ".lock"
 STRATEGIES = ("evolution", "random")
+SPACES = ("full", "anchored")
 
 
 @dataclass(frozen=True)
@@ -71,14 +72,27 @@ class SearchConfig:
     max_failures: int = 5  # consecutive failed candidates before the search stops
     timeout_s: float | None = None  # per-candidate hard limit (default: from the recipe's time limit)
     proxy: str | None = None  # the candidate score the search maximises (default: detnas.proxies.default_proxy)
-    parent: str | None = None  # trained parent checkpoint, for proxy 'inherit'
+    parent: str | None = None  # stores written before several parents existed: one trained parent folder / .pt
+    parents: tuple[str, ...] = ()  # COCO-trained checkpoints (or parent folders) candidates inherit from
+    space: str | None = None  # "full", or "anchored" (detnas.space.anchored_space); default: anchored with parents
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "parents", tuple(str(p) for p in self.parents))
+        if self.parent and not self.parents:
+            object.__setattr__(self, "parents", (self.parent,))
         if self.proxy is None:
-            object.__setattr__(self, "proxy", default_proxy(self.device))
+            object.__setattr__(self, "proxy", default_proxy(self.device, parents=bool(self.parents)))
+        if self.space is None:
+            from_checkpoints = self.proxy in ("pretrained", "pretrained-zero")
+            object.__setattr__(self, "space", "anchored" if from_checkpoints else "full")
+        if self.space not in SPACES:
+            raise InputError(f"space {self.space!r} is unknown: choose one of {list(SPACES)}")
         get_proxy(self.proxy)  # InputError naming the known proxies
-        if get_proxy(self.proxy).inherits and not self.parent:
-            raise InputError("proxy 'inherit' needs --parent: train one with 'detnas parent train --out DIR'")
+        if get_proxy(self.proxy).inherits and not self.parents:
+            raise InputError(
+                f"proxy {self.proxy!r} needs --parent: COCO-trained checkpoints (yolo11n.pt ...) or the folder of "
+                "'detnas parent train --out DIR'"
+            )
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy {self.strategy!r} is unknown: choose one of {list(STRATEGIES)}")
         if self.evaluations < 1:
@@ -93,6 +107,7 @@ class SearchConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["seeds"] = list(self.seeds)
+        data["parents"] = list(self.parents)
         return data
 
     @classmethod
@@ -103,9 +118,11 @@ class SearchConfig:
             raise ValueError(f"search config has unknown field(s) {unknown}")
         data = dict(data)
         data.setdefault("proxy", "map")  # searches stored before proxies existed ranked by mAP
+        data.setdefault("space", "full")  # and searched the whole space
         data["recipe"] = Recipe.from_dict(data.get("recipe", {}))
         data["constraints"] = Constraints(**data.get("constraints", {}))
         data["seeds"] = tuple(data.get("seeds", ()))
+        data["parents"] = tuple(data.get("parents", ()))
         return cls(**data)
 
 
@@ -169,7 +186,7 @@ class Search:
         self.config = config
         self.data = Path(config.data)
         self.nc = load_data_yaml(self.data).nc
-        self.space = SearchSpace(nc=self.nc)
+        self.space = anchored_space(nc=self.nc) if config.space == "anchored" else SearchSpace(nc=self.nc)
         seeds = [named_design(name, nc=self.nc) for name in config.seeds]
         self.seed_names = {g.id: name for g, name in zip(seeds, config.seeds, strict=True)}
         if config.strategy == "evolution":
@@ -190,7 +207,7 @@ class Search:
             timeout_s=config.timeout_s,
             latency_cache=folder / "latency_cache.json",
             proxy=config.proxy,
-            parent_weights=Path(config.parent) if config.parent else None,
+            parent_weights=tuple(Path(p) for p in config.parents),
         )
         if executor is None and executor_factory is not None:
             executor = executor_factory(self.evaluator)  # e.g. ExecutorSpec.build: needs this search's Evaluator

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,13 @@ def _log_tail(path: Path, lines: int = 3) -> str:
     return " | ".join(line.strip()[:200] for line in text[-lines:])
 
 
+def _parent_paths(parents: str | Path | Sequence[str | Path] | None) -> list[Path]:
+    if parents is None:
+        return []
+    items = [parents] if isinstance(parents, str | Path) else list(parents)
+    return [Path(p).expanduser().resolve() for p in items]
+
+
 def evaluate_candidate(
     arch_yaml: str | Path,
     data: str | Path,
@@ -134,7 +142,7 @@ def evaluate_candidate(
     genome_id: str | None = None,
     check_data: bool = True,
     proxy: str = "map",
-    parent_weights: str | Path | None = None,
+    parent_weights: str | Path | Sequence[str | Path] | None = None,
     measure_map: bool | None = None,
 ) -> Evaluation:
     """Train, validate and time one candidate architecture; never raises for faults of the candidate.
@@ -151,7 +159,7 @@ def evaluate_candidate(
         genome_id: optional id of the genome the YAML came from, stored in the record.
         check_data: scan image headers and label files of the chosen images up front.
         proxy: the score to compute (``detnas.proxies.PROXIES``); training-free proxies skip training.
-        parent_weights: the trained parent checkpoint the ``inherit`` proxy slices weights from.
+        parent_weights: checkpoint(s) or parent folder(s) the inheriting proxies start candidates from.
         measure_map: validate (mAP) after training even when the proxy does not read mAP (None: the proxy decides).
 
     Raises:
@@ -163,13 +171,16 @@ def evaluate_candidate(
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     arch_yaml = Path(arch_yaml).expanduser().resolve()
     load_arch_yaml(arch_yaml)
+    parents = _parent_paths(parent_weights)
     if get_proxy(proxy).inherits:
-        if parent_weights is None or not Path(parent_weights).is_file():
+        if not parents:
             raise InputError(
-                f"proxy 'inherit' needs a trained parent checkpoint, got {parent_weights}: "
-                "run 'detnas parent train' and pass --parent"
+                f"proxy {proxy!r} needs parent checkpoints: pass --parent with COCO-trained .pt files "
+                "(e.g. yolo11n.pt) or the folder of 'detnas parent train'"
             )
-        parent_weights = Path(parent_weights).expanduser().resolve()
+        missing = [str(p) for p in parents if not p.exists()]
+        if missing:
+            raise InputError(f"parent {missing[0]} does not exist: pass an existing checkpoint or parent folder")
     if latency_backend is not None and latency_backend not in BACKENDS:
         raise ValueError(f"latency_backend must be one of {BACKENDS} or None, got {latency_backend!r}")
     workdir = Path(workdir).expanduser().resolve()
@@ -224,7 +235,7 @@ def evaluate_candidate(
         },
         "proxy": {
             "name": proxy,
-            "parent_weights": str(parent_weights) if parent_weights else None,
+            "parents": [str(p) for p in parents],
             "measure_map": measure_map,
         },
         "progress": str(workdir / "progress.json"),

@@ -22,16 +22,23 @@ def parse_subset(text: str) -> int | float:
     return int(value) if value >= 1 and value == int(value) and "." not in text else value
 
 
-def recipe_from_args(args: argparse.Namespace) -> Recipe:
-    """The proxy recipe that ``detnas evaluate`` and ``detnas search`` flags describe (same flag names)."""
-    return Recipe(
-        epochs=args.epochs,
-        imgsz=args.imgsz,
-        batch=args.batch,
-        subset=args.subset,
-        seed=args.seed,
-        time_limit_s=args.time_limit,
-    )
+def recipe_from_args(args: argparse.Namespace, *, fine_tune: bool = False, scratch: dict | None = None) -> Recipe:
+    """The proxy recipe that ``detnas evaluate`` and ``detnas search`` flags describe (same flag names).
+
+    Flags left unset take the fine-tune defaults when candidates inherit trained weights, else ``scratch``."""
+    from .recipe import fine_tune_recipe
+
+    given = {
+        "epochs": args.epochs,
+        "imgsz": args.imgsz,
+        "batch": args.batch,
+        "subset": args.subset,
+        "seed": args.seed,
+        "time_limit_s": args.time_limit,
+    }
+    if fine_tune:
+        return fine_tune_recipe(**given)
+    return Recipe(**((scratch or {}) | {k: v for k, v in given.items() if v is not None}))
 
 
 def add_evaluate_parser(subparsers) -> None:
@@ -45,8 +52,8 @@ def add_evaluate_parser(subparsers) -> None:
     )
     p.add_argument("arch", type=Path, metavar="ARCH.yaml", help="Ultralytics model YAML of the candidate")
     p.add_argument("--data", required=True, help="detection data YAML, or a dataset name such as coco8 or coco_mini")
-    p.add_argument("--epochs", type=int, default=1, help="training epochs (default 1)")
-    p.add_argument("--imgsz", type=int, default=320, help="train/val/latency image size (default 320)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default 1)")
+    p.add_argument("--imgsz", type=int, default=None, help="train/val/latency image size (default 320)")
     p.add_argument("--batch", type=int, default=16, help="training batch size (default 16)")
     p.add_argument(
         "--subset",
@@ -115,27 +122,35 @@ def add_proxy_arguments(p: argparse.ArgumentParser, *, default: str | None) -> N
     )
     p.add_argument(
         "--parent",
-        metavar="DIR|PT",
+        nargs="+",
+        metavar="PT|DIR",
         default=None,
-        help="trained parent for --proxy inherit: the folder of 'detnas parent train' or its last.pt",
+        help="what candidates inherit weights from: COCO-trained Ultralytics checkpoints (yolo11n.pt yolov8n.pt "
+        "...; default for search: yolo11n, yolov8n, yolov5nu found in $DETNAS_WEIGHTS, Ultralytics' weights_dir or "
+        "../shared/weights/pt) or the folder of 'detnas parent train'",
     )
 
 
-def resolve_parent(text: str | None) -> Path | None:
-    """The parent checkpoint a --parent argument names (a folder made by 'detnas parent train', or a .pt)."""
-    if text is None:
-        return None
-    path = Path(text).expanduser()
-    if path.is_dir():
-        from detnas.proxies.inheritance import parent_weights
+def resolve_parents(texts: list[str] | None, *, nc: int | None = None) -> list[Path]:
+    """Check every --parent (checkpoint or parent folder) by loading it; InputError naming the first bad one.
 
+    Prints a notice when the data's class count differs from a parent's: the class predictions start fresh."""
+    from detnas.inherit.checkpoint import CheckpointError, load_parent
+
+    paths = []
+    for text in texts or []:
         try:
-            return parent_weights(path).resolve()
-        except FileNotFoundError as e:
+            parent = load_parent(Path(text).expanduser())
+        except CheckpointError as e:
             raise InputError(str(e)) from None
-    if not path.is_file():
-        raise InputError(f"--parent {text} does not exist: pass the folder of 'detnas parent train --out DIR'")
-    return path.resolve()
+        if nc is not None and parent.nc != nc:
+            print(
+                f"note: {text} predicts {parent.nc} classes, the data has {nc}: the class predictions of every "
+                "candidate start fresh (box and feature layers are inherited)",
+                file=sys.stderr,
+            )
+        paths.append(Path(text).expanduser().resolve())
+    return paths
 
 
 def _resolve_data(text: str) -> Path:
@@ -196,14 +211,18 @@ def summary(evaluation: Evaluation, out: Path) -> str:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Handler of ``detnas evaluate``: 0 evaluated, 1 candidate failed, 2 bad input."""
+    from detnas.proxies import get_proxy
+
     from .arch import arch_sha256, check_arch_yaml
     from .candidate import evaluate_candidate
     from .data import load_data_yaml
 
     try:
-        recipe = recipe_from_args(args)
+        proxy = get_proxy(args.proxy)
+        recipe = recipe_from_args(args, fine_tune=proxy.inherits, scratch={"epochs": 1, "imgsz": 320})
         data = _resolve_data(args.data)
         spec = load_data_yaml(data)
+        parents = resolve_parents(args.parent, nc=spec.nc)
         check_arch_yaml(args.arch, spec.nc)
         workdir = args.workdir or Path("runs") / "detnas-evaluate" / f"{args.arch.stem}-{arch_sha256(args.arch)[:10]}"
         if args.out is None:
@@ -224,7 +243,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             latency_runs=args.runs,
             latency_cache=args.latency_cache,
             proxy=args.proxy,
-            parent_weights=resolve_parent(args.parent),
+            parent_weights=parents,
         )
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -108,6 +108,69 @@ def coco_map(
     return stats[0], stats[1]
 
 
+def coco_gt_from_labels(val_images: Sequence[Path], names: dict[int, str]) -> dict[str, Any]:
+    """COCO-format ground truth built from the YOLO label files, for splits without COCO JSON.
+
+    Every box counts (YOLO labels carry no crowd flag) and its area is the box area; pycocotools then scores the
+    predictions exactly as it scores COCO val2017."""
+    images, annotations = [], []
+    for image_id, image in enumerate(val_images, start=1):
+        from PIL import Image
+
+        with Image.open(image) as im:
+            width, height = im.size
+        images.append({"id": image_id, "file_name": Path(image).name, "width": width, "height": height})
+        classes, boxes = yolo_ground_truth(Path(image))
+        for cls, (x1, y1, x2, y2) in zip(classes.tolist(), boxes.tolist(), strict=True):
+            w, h = x2 - x1, y2 - y1
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": int(cls) + 1,
+                    "bbox": [x1, y1, w, h],
+                    "area": w * h,
+                    "iscrowd": 0,
+                }
+            )
+    categories = [{"id": i + 1, "name": names[i]} for i in range(len(names))]
+    return {"images": images, "annotations": annotations, "categories": categories}
+
+
+def coco_map_from_labels(
+    predictions: list[dict[str, Any]], names: dict[int, str], val_images: Sequence[Path]
+) -> tuple[float, float]:
+    """(mAP50-95, mAP50) from pycocotools against ground truth read from the YOLO labels."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    gt = coco_gt_from_labels(val_images, names)
+    id_by_name = {im["file_name"]: im["id"] for im in gt["images"]}
+    rows = [
+        {
+            "image_id": id_by_name[p["file_name"]],
+            "category_id": int(p["category_id"]) + 1,
+            "bbox": [float(x) for x in p["bbox"]],
+            "score": float(p["score"]),
+        }
+        for p in predictions
+        if p["file_name"] in id_by_name
+    ]
+    if not rows:
+        return 0.0, 0.0
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = gt
+        coco_gt.createIndex()
+        evaluator = COCOeval(coco_gt, coco_gt.loadRes(rows), "bbox")
+        evaluator.params.imgIds = sorted(id_by_name.values())
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    stats = [max(float(x), 0.0) for x in evaluator.stats[:2]]
+    return stats[0], stats[1]
+
+
 def yolo_ground_truth(image: Path) -> tuple[np.ndarray, np.ndarray]:
     """(classes, xyxy pixel boxes) of one image from its YOLO label file (polygons become their bounding box)."""
     from PIL import Image
@@ -239,15 +302,18 @@ def run_validation(
     predictions = list(validator.jdict)
     ul_5095, ul_50 = float(stats["metrics/mAP50-95(B)"]), float(stats["metrics/mAP50(B)"])
     coco = coco_map(predictions, coco_annotations, names, val_images) if coco_annotations else None
+    source = "pycocotools"
+    if coco is None and val_images:  # no COCO JSON covers these images: pycocotools against the YOLO labels
+        coco, source = coco_map_from_labels(predictions, names, val_images), "pycocotools-labels"
     return Metrics(
         map50_95=coco[0] if coco else ul_5095,
         map50=coco[1] if coco else ul_50,
-        metric_source="pycocotools" if coco else "ultralytics",
+        metric_source=source if coco else "ultralytics",
         map50_95_ultralytics=ul_5095,
         map50_ultralytics=ul_50,
         precision=float(stats.get("metrics/precision(B)", float("nan"))),
         recall=float(stats.get("metrics/recall(B)", float("nan"))),
         val_images=len(val_images),
         predictions=len(predictions),
-        coco_annotations=[str(p) for p in coco_annotations] if coco else [],
+        coco_annotations=[str(p) for p in coco_annotations] if coco and source == "pycocotools" else [],
     )

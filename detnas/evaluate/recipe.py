@@ -108,3 +108,22 @@ class Recipe:
         if unknown:
             raise InputError(f"recipe: unknown field(s) {unknown}; known fields are {sorted(names)}")
         return cls(**data)
+
+
+# A brief fine-tune that keeps what a COCO-trained checkpoint knows: one pass over a seeded subset, AdamW at the rate
+# Ultralytics' "auto" optimizer picks for short runs (~1e-4), no warm-up (its bias warm-up starts at lr 0.1, which
+# wrecks trained weights in a one-epoch run) and no mosaic (a single epoch would otherwise end on mosaic images).
+FINE_TUNE_DEFAULTS: dict[str, Any] = {
+    "epochs": 1,
+    "imgsz": 320,
+    "subset": 128,
+    "lr0": 1e-4,
+    "warmup_epochs": 0.0,
+    "mosaic": 0.0,
+    "close_mosaic": 0,
+}
+
+
+def fine_tune_recipe(**overrides: Any) -> Recipe:
+    """The recipe candidates that inherit COCO-trained weights are fine-tuned with (see ``FINE_TUNE_DEFAULTS``)."""
+    return Recipe(**(FINE_TUNE_DEFAULTS | {k: v for k, v in overrides.items() if v is not None}))

@@ -8,8 +8,11 @@ pay for it:
 - ``tse``: brief training, minus the mean training loss over the run: the training-speed estimate
   (Ru et al., 2021), which needs no validation at all.
 - ``params``, ``synflow``, ``zico``, ``entropy``: training-free, at initialisation (``training_free``).
-- ``inherit``: the candidate starts from weights sliced out of a trained over-sized parent (``inheritance``), is
+- ``inherit``: the candidate starts from weights inherited from a trained parent (``detnas.inherit``), is
   fine-tuned briefly, and is scored by minus its validation loss.
+- ``pretrained``: the candidate inherits from COCO-trained checkpoints (``detnas.inherit``: importance slicing,
+  Net2Net growth, BatchNorm re-estimation), is fine-tuned briefly, and is scored by mAP50-95.
+- ``pretrained-zero``: the same inheritance without the fine-tune: the cheap variant.
 
 ``benchmarks/proxy_fidelity.py`` measures how well each ranks architectures against much longer training.
 """
@@ -49,10 +52,24 @@ PROXIES: dict[str, Proxy] = {
         Proxy("entropy", "MAE-DET-style feature entropy at initialisation, real images (training-free)", trains=False),
         Proxy(
             "inherit",
-            "weights sliced from a trained parent, brief fine-tune, minus val-split loss",
+            "weights inherited from a trained parent, brief fine-tune, minus val-split loss",
             trains=True,
             inherits=True,
             needs_val_loss=True,
+        ),
+        Proxy(
+            "pretrained",
+            "weights inherited from COCO-trained checkpoints, brief fine-tune, mAP50-95 on the val split",
+            trains=True,
+            inherits=True,
+            needs_map=True,
+        ),
+        Proxy(
+            "pretrained-zero",
+            "weights inherited from COCO-trained checkpoints, BatchNorm re-estimated, mAP50-95 (no fine-tune)",
+            trains=False,
+            inherits=True,
+            needs_map=True,
         ),
     )
 }
@@ -61,8 +78,14 @@ PROXIES: dict[str, Proxy] = {
 CPU_DEFAULT_PROXY = "tse"  # the pick of benchmarks/proxy_fidelity.py (README, "Scoring candidates")
 
 
-def default_proxy(device: str) -> str:
-    """The proxy a search uses unless told otherwise: the fidelity benchmark's pick on CPU, mAP on accelerators."""
+PRETRAINED_DEFAULT_PROXY = "pretrained"  # with COCO-trained parents: real mAP after a brief fine-tune
+
+
+def default_proxy(device: str, *, parents: bool = False) -> str:
+    """The proxy a search uses unless told otherwise: with checkpoints to inherit from, mAP after a brief
+    fine-tune; without, the fidelity benchmark's from-scratch pick on CPU and mAP on accelerators."""
+    if parents:
+        return PRETRAINED_DEFAULT_PROXY
     return CPU_DEFAULT_PROXY if str(device).lower() == "cpu" else "map"
 
 

@@ -1,0 +1,109 @@
+"""A candidate network started from trained parents: build, transfer from the parent that covers it best, re-estimate
+BatchNorm on real images, save as an Ultralytics checkpoint that training, validation and prediction load as it is."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from detnas.architecture import model_dict
+from detnas.genome import ArchGenome
+from detnas.inherit.transfer import Inheritance, summarize, transfer
+
+
+class Parent(Protocol):
+    """What inheritance needs of a parent (``detnas.inherit.checkpoint.ParentCheckpoint`` is one)."""
+
+    path: Path
+    model: nn.Module
+    genome: ArchGenome
+    nc: int
+
+
+def build_model(genome: ArchGenome, *, nc: int, names: dict[int, str] | None = None) -> nn.Module:
+    """The candidate as a fresh Ultralytics DetectionModel (float32, CPU)."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    model = DetectionModel(model_dict(genome.with_nc(nc)), nc=nc, verbose=False)
+    model.names = dict(names) if names else {i: str(i) for i in range(nc)}
+    return model
+
+
+def inherit(
+    genome: ArchGenome,
+    parents: Sequence[Parent],
+    *,
+    nc: int,
+    names: dict[int, str] | None = None,
+    seed: int = 0,
+) -> tuple[nn.Module, Inheritance]:
+    """The candidate filled from the parent whose transfer covers most of its parameters (ties: the first given).
+
+    Layers no parent fills keep a fresh initialisation drawn with ``seed``, so the result is reproducible. When the
+    data's class count differs from a parent's, the class predictions start fresh (``Inheritance.head_reset``).
+    """
+    if not parents:
+        raise ValueError("inheritance needs at least one parent")
+    torch.manual_seed(seed)
+    fresh = build_model(genome, nc=nc, names=names)
+    best: tuple[nn.Module, Inheritance] | None = None
+    for parent in parents:
+        model = copy.deepcopy(fresh)
+        tally = transfer(model, genome.with_nc(nc), parent.model, parent.genome)
+        result = summarize(tally, model, Path(parent.path).name)
+        result = replace(result, head_reset=parent.nc != nc)
+        if best is None or result.inherited_params > best[1].inherited_params:
+            best = (model, result)
+    assert best is not None
+    return best
+
+
+@torch.no_grad()
+def reestimate_bn(model: nn.Module, images: Iterable[torch.Tensor]) -> int:
+    """Replace every BatchNorm's running statistics by their plain average over ``images`` (batches, 0-1 floats).
+
+    Sliced or grown layers see inputs whose statistics differ from what the parent's BN layers stored; recomputing
+    them on a few real batches is what once-for-all networks do before evaluating a sub-network. Returns the
+    number of images seen.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    saved = [(m.momentum, m.training) for m in norms]
+    was_training = model.training
+    seen = 0
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average: every batch weighs the same
+    model.eval()
+    for m in norms:
+        m.train()
+    try:
+        for batch in images:
+            model(batch.float())
+            seen += int(batch.shape[0])
+    finally:
+        for m, (momentum, training) in zip(norms, saved, strict=True):
+            m.momentum = momentum
+            m.train(training)
+        model.train(was_training)
+    if seen == 0:
+        raise ValueError("BatchNorm re-estimation needs at least one batch of images")
+    return seen
+
+
+def save_checkpoint(model: nn.Module, path: str | Path, *, extra: dict[str, Any] | None = None) -> Path:
+    """Save as an Ultralytics checkpoint (``YOLO(path)`` loads, trains, validates and predicts it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = copy.deepcopy(model).float().eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    checkpoint = {"model": model, "ema": None, "optimizer": None, "epoch": -1, "train_args": {}, "date": None}
+    checkpoint.update(extra or {})
+    torch.save(checkpoint, path)
+    return path
