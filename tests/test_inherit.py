@@ -107,7 +107,9 @@ def test_importance_slice_stays_closer_than_random_channels(images: torch.Tensor
         return Map(torch.tensor(sorted(rng.sample(range(p), k))), p)
 
     monkeypatch.setattr(transfer_module, "select", random_select)
-    random_errors = [_relative_error(_outputs(inherit(genome, [parent], nc=80)[0], images), reference) for _ in range(5)]
+    random_errors = [
+        _relative_error(_outputs(inherit(genome, [parent], nc=80)[0], images), reference) for _ in range(5)
+    ]
     assert by_importance < sorted(random_errors)[2], (by_importance, random_errors)
 
 
