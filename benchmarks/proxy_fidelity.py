@@ -52,12 +52,12 @@ from detnas.data_location import dataset_yaml  # noqa: E402
 from detnas.designs import yolo11n, yolov8n  # noqa: E402
 from detnas.evaluate.candidate import evaluate_candidate  # noqa: E402
 from detnas.evaluate.environment import environment_info  # noqa: E402
+from detnas.evaluate.parent import parent_manifest, train_parent  # noqa: E402
 from detnas.evaluate.recipe import Recipe  # noqa: E402
 from detnas.evaluate.val_loss import validation_loss  # noqa: E402
 from detnas.genome import ArchGenome  # noqa: E402
 from detnas.proxies import PROXIES, get_proxy  # noqa: E402
 from detnas.proxies.agreement import bootstrap_interval, kendall_tau_b, spearman_rho  # noqa: E402
-from detnas.proxies.inheritance import parent_manifest, train_parent  # noqa: E402
 from detnas.space import SearchSpace  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,8 +9,9 @@ and GFLOPs of the deployed (fused) network. Three kinds of rows:
   seed run is reused when it trained that genome), so the comparison is at equal training budget;
 - ``reference``: pre-trained models (``yolo11n.pt``, ``yolo_nas_s.pt``, TFLite INT8 exports ...).
 
-A row that cannot be made (weights missing, package missing, training failed) is kept as ``unavailable`` with its
-one-line reason; the benchmark goes on.
+A row that cannot be made (weights missing or unreadable, not a detection model, package missing, training failed)
+is kept as ``unavailable`` with its one-line reason; the benchmark goes on, and ``detnas benchmark`` names those rows
+on stderr. It exits non-zero when no row at all could be measured: an empty table is no result.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import copy
 import csv
 import json
 import re
+import sys
 import traceback
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -227,7 +229,7 @@ def _one_line(error: BaseException | str) -> str:
     first = text[0].strip() if text else ""
     if isinstance(error, BaseException):
         first = first if isinstance(error, ValueError | FileNotFoundError) else f"{type(error).__name__}: {first}"
-    return first[:300]
+    return first[:500]  # long enough for '<file>: <problem>; <fix>' with a deep path
 
 
 def _slug(text: str) -> str:
@@ -685,6 +687,25 @@ def _benchmark_command(args) -> int:
         warmup=args.warmup,
         runs=args.runs,
     )
+    failed = [row for row in result.rows if row.status != "ok"]
+    written = f"wrote {', '.join(str(p) for p in result.outputs.values())}"
+    if len(failed) == len(result.rows):  # nothing measured: the table holds reasons only
+        print(written)
+        if not result.rows:  # run folders with an empty front and no baselines
+            given = " ".join(args.models)
+            print(f"error: {given}: no model to benchmark; pass weight files, names or --baselines", file=sys.stderr)
+        for row in failed:
+            print(f"error: {_failure(row)}", file=sys.stderr)
+        return 1
     print(result.outputs["md"].read_text())
-    print(f"wrote {', '.join(str(p) for p in result.outputs.values())}")
+    print(written)
+    for row in failed:
+        print(f"warning: not measured: {_failure(row)}", file=sys.stderr)
     return 0
+
+
+def _failure(row: BenchmarkRow) -> str:
+    """A row's reason, prefixed with its label unless the reason already names the file."""
+    reason = row.reason or "unknown reason"
+    named = row.label in reason or (row.source is not None and row.source in reason)
+    return reason if named else f"{row.label}: {reason}"

@@ -126,7 +126,7 @@ def _search(args: argparse.Namespace) -> int:
         from detnas.proxies import default_proxy, get_proxy
 
         parent_args = args.parent
-        if parent_args is None and (args.proxy is None or get_proxy(args.proxy).inherits):
+        if parent_args is None and args.proxy in (None, "pretrained", "pretrained-zero"):
             parent_args = [str(p) for p in default_parents()]
             if not parent_args:
                 print(
@@ -295,8 +295,8 @@ def _add_search(subparsers: argparse._SubParsersAction) -> None:
 def _parent_train(args: argparse.Namespace) -> int:
     from detnas.data_location import dataset_yaml
     from detnas.evaluate.cli import _resolve_data
+    from detnas.evaluate.parent import train_parent
     from detnas.evaluate.recipe import Recipe
-    from detnas.proxies.inheritance import train_parent
 
     data = _resolve_data(args.data) if args.data else dataset_yaml(DEFAULT_SEARCH_DATA)
     recipe = Recipe(epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, seed=args.seed)

@@ -7,7 +7,9 @@ A model is given as a path (``.pt`` checkpoint, ``.yaml`` architecture, ``.tflit
 one line that names the file and the folder to put it in.
 
 YOLO models load through ``ultralytics.YOLO``, YOLO-NAS through ``ultralytics.NAS`` (which unpickles a
-super-gradients module, so the ``super_gradients`` package must be importable).
+super-gradients module, so the ``super_gradients`` package must be importable). A ``.pt`` is read and checked first
+(:func:`check_checkpoint`): Ultralytics lets a damaged file or a classification model through to a traceback deep in
+prediction or validation, where every command here must end in one ``error: <file>: <problem>; <fix>`` line.
 """
 
 from __future__ import annotations
@@ -156,13 +158,13 @@ def resolve_model(
     if path.is_file():
         return ResolvedModel(text, _kind_of_path(path), path.resolve(), path.stem)
     if path.is_dir():
-        raise ValueError(f"model {path} is a folder: give a weights file, a YAML or a model name")
+        raise ValueError(f"{path}: is a folder, not a model; give a weights file, a YAML or a model name")
     if path.suffix.lower() in YAML_SUFFIXES:
         if len(path.parts) == 1 and _is_stock_yaml(path.name):
             return ResolvedModel(text, "yaml", None, path.stem)  # Ultralytics builds 'yolo11n.yaml' from its configs
         raise FileNotFoundError(f"architecture YAML {path} does not exist: pass the path of a model YAML")
-    if len(path.parts) > 1:  # a path, not a name: no folder search
-        raise FileNotFoundError(f"model file {path} does not exist: check the path")
+    if len(path.parts) > 1 or "/" in text or os.sep in text:  # a path ('./x.pt' too), not a name: no folder search
+        raise FileNotFoundError(f"{path}: the model file does not exist; check the path")
     file_name = asset_file_name(text)
     _kind_of_path(Path(file_name))  # suffix check
     folders = weights_dirs(weights_dir)
@@ -182,7 +184,7 @@ def resolve_model(
     where = ", ".join(str(f) for f in folders)
     why = "no Ultralytics asset of that name" if not _is_ultralytics_asset(file_name) else "offline"
     raise FileNotFoundError(
-        f"{file_name} not found in {where} (not downloaded: {why}): put {file_name} in {folders[0]} "
+        f"{file_name}: not found in {where} (not downloaded: {why}); put {file_name} in {folders[0]} "
         f"(or pass --weights-dir DIR / set {WEIGHTS_ENV})"
     )
 
@@ -215,12 +217,15 @@ def load_model(spec: str | Path | ResolvedModel, *, weights_dir: str | Path | No
 
     Raises:
         FileNotFoundError / ValueError: see :func:`resolve_model`; ValueError (one line) when YOLO-NAS needs
-        super-gradients or a TFLite file needs ai-edge-litert.
+        super-gradients or a TFLite file needs ai-edge-litert; CheckpointError (a ValueError) for a ``.pt`` that
+        is unreadable or holds no detection model (see :func:`check_checkpoint`).
     """
     resolved = spec if isinstance(spec, ResolvedModel) else resolve_model(spec, weights_dir=weights_dir)
     source = str(resolved.path) if resolved.path is not None else resolved.spec
     if resolved.kind == "nas":
         return _load_nas(resolved, source)
+    if resolved.kind == "yolo" and resolved.path is not None:
+        check_checkpoint(resolved.path)
     from ultralytics import YOLO
 
     if resolved.kind == "tflite":
@@ -251,10 +256,13 @@ def _load_nas(resolved: ResolvedModel, source: str) -> LoadedModel:
             f"{resolved.spec}: this YOLO-NAS file needs the {e.name or 'missing'} package to unpickle; "
             f"{_NAS_INSTALL_HINT}"
         ) from None
-    except (AttributeError, TypeError) as e:  # e.g. _class_names unset: NAS needs names saved with the model
-        raise ValueError(
-            f"{resolved.spec} is not a YOLO-NAS model that ultralytics.NAS can load ({type(e).__name__}: {e}); "
-            "save it with its class names set (set_dataset_processing_params(class_names=...))"
+    except Exception as e:  # noqa: BLE001 - whatever NAS raises, the file is diagnosed in one line below
+        problem = _pickled_module_problem(Path(source))  # unreadable, or a whole pickled Ultralytics model
+        if problem is not None:
+            raise problem from None
+        raise ValueError(  # e.g. _class_names unset: NAS needs names saved with the model
+            f"{resolved.spec} is not a YOLO-NAS model that ultralytics.NAS can load ({type(e).__name__}: "
+            f"{_first_line(e)}); save it with its class names set (set_dataset_processing_params(class_names=...))"
         ) from None
     return LoadedModel(resolved, model, dict(model.model.names))
 
@@ -277,3 +285,148 @@ def super_gradients_available() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("super_gradients") is not None
+
+
+# ---- checking a .pt before Ultralytics loads it ------------------------------------------------------------------
+
+_TASK_NAMES = {  # guess_model_task's answer -> what to call the model in a message
+    "classify": "classification",
+    "segment": "segmentation",
+    "semantic": "semantic-segmentation",
+    "pose": "pose",
+    "obb": "oriented-box",
+    "depth": "depth-estimation",
+}
+_SAVE_HINT = "save the whole model with YOLO(...).save(path) or torch.save({'model': model}, path)"
+
+
+def _first_line(error: BaseException) -> str:
+    """The gist of an exception message: its first line, first sentence, at most 160 characters."""
+    return (str(error).strip().splitlines() or [""])[0].split(". ")[0][:160]
+
+
+def _read_pickle(path: Path) -> Any:
+    """``torch.load`` of the whole file (old Ultralytics module paths mapped, as its own loader does), on the CPU.
+
+    Raises CheckpointError for a file that cannot be read; ModuleNotFoundError passes through to the caller.
+    """
+    import torch
+    from ultralytics.nn.tasks import temporary_modules
+
+    from detnas.inherit.checkpoint import CheckpointError
+
+    legacy = {
+        "ultralytics.yolo.utils": "ultralytics.utils",
+        "ultralytics.yolo.v8": "ultralytics.models.yolo",
+        "ultralytics.yolo.data": "ultralytics.data",
+    }
+    attributes = {"pathlib.WindowsPath": "pathlib.PosixPath"} if os.name != "nt" else {}
+    try:
+        with temporary_modules(modules=legacy, attributes=attributes):
+            return torch.load(path, map_location="cpu", weights_only=False)
+    except ModuleNotFoundError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - torch reports damage as RuntimeError, EOFError, UnpicklingError, ...
+        raise CheckpointError(
+            f"{path}: cannot be read as a PyTorch checkpoint ({type(exc).__name__}: {_first_line(exc)}), so the "
+            "file is empty, truncated or not a checkpoint; copy or download it again"
+        ) from None
+
+
+def _detection_problem(path: Path, model: Any) -> str | None:
+    """Why ``model`` is no Ultralytics detection model, as '<file>: <problem>; <fix>'; None when it is one.
+
+    Any architecture passes (fused, half precision, outside the detnas search space): prediction and benchmarking
+    only need a YOLO detection head.
+    """
+    import torch
+    from ultralytics.nn.modules.head import Detect
+    from ultralytics.nn.tasks import guess_model_task
+
+    layers = getattr(model, "model", None)
+    if not isinstance(layers, torch.nn.Sequential) or len(layers) == 0:
+        return f"{path}: holds a {type(model).__name__}, not an Ultralytics model; {_SAVE_HINT}"
+    head = type(layers[-1]).__name__
+    task = guess_model_task(model)
+    if task != "detect":
+        what = _TASK_NAMES.get(str(task), f"{task}")
+        return (
+            f"{path}: holds a {what} model ({type(model).__name__} ending in {head}), not a detection model; "
+            "pass a detection checkpoint such as yolo11n.pt"
+        )
+    if not isinstance(layers[-1], Detect):
+        return (
+            f"{path}: the model ends in {head}, not a YOLO detection head; pass a YOLO detection checkpoint such "
+            "as yolo11n.pt"
+        )
+    return None
+
+
+def check_checkpoint(path: str | Path) -> None:
+    """Raise CheckpointError (a ValueError; one line: the file, what is wrong, the fix) unless ``path`` is an
+    Ultralytics checkpoint holding a detection model.
+
+    Catches what Ultralytics' loader lets through to a traceback later (or, for a benchmark row, to an unreadable
+    reason): a missing, empty, truncated or non-PyTorch file, a checkpoint without a model, a whole pickled module
+    or state dict, and a classification, segmentation, pose or OBB model.
+    """
+    import torch
+
+    from detnas.inherit.checkpoint import CheckpointError
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        what = "is a folder, not a checkpoint file" if path.is_dir() else "does not exist"
+        raise CheckpointError(f"{path}: {what}; pass the path of an Ultralytics detection checkpoint (.pt)")
+    try:
+        ckpt = _read_pickle(path)
+    except ModuleNotFoundError as exc:
+        raise CheckpointError(
+            f"{path}: needs the Python module {exc.name!r} to unpickle, which is not installed (it was not saved "
+            "by Ultralytics; YOLOv5-repo checkpoints are not supported); use an Ultralytics checkpoint such as "
+            "yolov5nu.pt"
+        ) from None
+    if isinstance(ckpt, torch.jit.ScriptModule):
+        raise CheckpointError(f"{path}: is a TorchScript export, not a checkpoint; use the .pt it was exported from")
+    model = None
+    if isinstance(ckpt, dict):
+        model = ckpt.get("ema") if ckpt.get("ema") is not None else ckpt.get("model")
+    if not isinstance(model, torch.nn.Module):
+        if isinstance(ckpt, torch.nn.Module):
+            what = f"a whole pickled {type(ckpt).__name__} (torch.save(model, path))"
+        elif isinstance(ckpt, dict) and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+            what = "a state_dict (tensors only)"
+        else:
+            what = f"a {type(ckpt).__name__} without a 'model' entry"
+        raise CheckpointError(f"{path}: holds no Ultralytics checkpoint ({what}); {_SAVE_HINT}")
+    problem = _detection_problem(path, model)
+    if problem is not None:
+        raise CheckpointError(problem)
+
+
+def _pickled_module_problem(path: Path) -> Exception | None:
+    """Why a file that ultralytics.NAS could not load is unusable, when it is not a YOLO-NAS question: unreadable,
+    a state dict, or a whole pickled Ultralytics model (torch.save(model, path)) rather than a checkpoint. None
+    otherwise."""
+    import torch
+
+    from detnas.inherit.checkpoint import CheckpointError
+
+    try:
+        obj = _read_pickle(path)
+    except CheckpointError as exc:
+        return exc
+    except ModuleNotFoundError:
+        return None
+    if isinstance(obj, dict):  # an OrderedDict pickles like a module: a state dict saved with torch.save
+        what = "a state_dict (tensors only)" if all(isinstance(v, torch.Tensor) for v in obj.values()) else "a dict"
+        return CheckpointError(
+            f"{path}: holds no Ultralytics checkpoint ({what} without a 'model' entry); {_SAVE_HINT}"
+        )
+    if not isinstance(getattr(obj, "model", None), torch.nn.Sequential):  # not an Ultralytics model: a YOLO-NAS case
+        return None
+    problem = _detection_problem(path, obj) or (
+        f"{path}: holds a whole pickled {type(obj).__name__} (torch.save(model, path)), not an Ultralytics "
+        f"checkpoint; {_SAVE_HINT}"
+    )
+    return CheckpointError(problem)

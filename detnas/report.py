@@ -26,6 +26,7 @@ FRONT_FIELDS = (
     "params",
     "gflops",
     "origin",
+    "inherited",
     "yaml",
     "weights",
 )
@@ -42,6 +43,7 @@ class FrontRow:
     params: int | None
     gflops: float | None
     origin: str
+    inherited: str | None  # "<parent> <fraction of parameters>" for candidates that inherited weights
     yaml: str
     weights: str | None
 
@@ -52,6 +54,13 @@ class FrontRow:
 def scored(store: Store) -> list[Candidate]:
     """Finished candidates with both objectives: the proxy score (higher is better) and latency."""
     return [c for c in store.candidates("done") if c.score is not None and c.latency_ms is not None]
+
+
+def _inherited(candidate: Candidate) -> str | None:
+    details = ((candidate.evaluation or {}).get("proxy") or {}).get("details") or {}
+    if "inherited_fraction" not in details:
+        return None
+    return f"{details.get('parent', 'parent')} {details['inherited_fraction']:.0%}"
 
 
 def front_candidates(store: Store) -> list[Candidate]:
@@ -95,6 +104,7 @@ def write_outputs(folder: str | Path, store: Store) -> dict[str, Path]:
                 c.params,
                 c.gflops,
                 c.origin,
+                _inherited(c),
                 str(yaml_path),
                 str(weights) if weights else None,
             )
@@ -200,8 +210,8 @@ def markdown_report(rows: list[FrontRow], stats: dict[str, Any], figure: Path) -
         "",
         f"## Pareto front ({score_label(stats['proxy'])} up, latency down)",
         "",
-        f"| id | score ({stats['proxy']}) | mAP50-95 | mAP50 | latency ms | params M | GFLOPs | origin |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| id | score ({stats['proxy']}) | mAP50-95 | mAP50 | latency ms | params M | GFLOPs | origin | inherited |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         params = f"{r.params / 1e6:.2f}" if r.params else "-"
@@ -210,7 +220,7 @@ def markdown_report(rows: list[FrontRow], stats: dict[str, Any], figure: Path) -
         map50 = f"{r.map50:.4f}" if r.map50 is not None else "-"
         lines.append(
             f"| {r.genome_id} | {r.score:.5g} | {map50_95} | {map50} | {r.latency_ms:.1f} | {params} | {gflops} "
-            f"| {r.origin} |"
+            f"| {r.origin} | {r.inherited or '-'} |"
         )
     lines += ["", f"![score against latency]({figure.name})", ""]
     if stats["failures"]:

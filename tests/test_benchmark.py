@@ -118,3 +118,41 @@ def test_benchmark_bad_input(tmp_path: Path, coco8: Path) -> None:
     args = build_parser().parse_args(["benchmark", "--models", "x", "--out", str(tmp_path), "--baselines", "resnet"])
     with pytest.raises(ValueError, match="unknown baseline"):
         args.func(args)
+
+
+def _benchmark(*args: str) -> subprocess.CompletedProcess:
+    fast = ["--imgsz", "64", "--runs", "2", "--warmup", "0", "--baselines"]
+    return subprocess.run(
+        [sys.executable, "-m", "detnas.cli", "benchmark", *args, *fast],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=900,
+    )
+
+
+def test_benchmark_of_a_bad_checkpoint_fails_in_one_line(
+    bad_checkpoint, one_error_line, coco8: Path, tmp_path: Path
+) -> None:
+    """No model measured: a non-zero exit, the file and its problem in one line, no traceback."""
+    out = tmp_path / "bench"
+    result = _benchmark("--models", str(bad_checkpoint.path), "--data", str(coco8), "--out", str(out))
+    one_error_line(result, bad_checkpoint.path, bad_checkpoint.says)
+    rows = json.loads((out / "benchmark.json").read_text())["rows"]
+    assert [r["status"] for r in rows] == ["unavailable"] and bad_checkpoint.says in rows[0]["reason"]
+
+
+def test_benchmark_keeps_going_past_a_bad_checkpoint(shared_yolo11n: Path, coco8: Path, tmp_path: Path) -> None:
+    """One model measured, one corrupt: the table holds both (the corrupt one with its reason) and the exit is 0."""
+    data = shared_yolo11n.read_bytes()
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(data[: len(data) // 3])
+    out = tmp_path / "bench"
+    result = _benchmark("--models", str(shared_yolo11n), str(truncated), "--data", str(coco8), "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and "error:" not in result.stderr
+    assert f"warning: not measured: {truncated}: cannot be read as a PyTorch checkpoint" in result.stderr
+    rows = {r["label"]: r for r in json.loads((out / "benchmark.json").read_text())["rows"]}
+    assert rows["yolo11n.pt"]["status"] == "ok" and rows["yolo11n.pt"]["map50_95"] is not None
+    assert rows["truncated.pt"]["status"] == "unavailable" and str(truncated) in rows["truncated.pt"]["reason"]
+    assert "truncated.pt | - |" in (out / "benchmark.md").read_text()

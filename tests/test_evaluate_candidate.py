@@ -65,7 +65,7 @@ def test_tiny_training_returns_losses_map_latency_and_weights(trained: Evaluatio
     assert e.failure_reason is None and e.epochs_completed == 1
     losses = e.epochs[0]
     assert all(v is not None and math.isfinite(v) and v > 0 for v in (losses.box, losses.cls, losses.dfl))
-    assert e.metrics.metric_source == "ultralytics"  # coco8 has no COCO JSON
+    assert e.metrics.metric_source == "pycocotools-labels"  # coco8 has no COCO JSON: ground truth from its labels
     assert 0.0 <= e.metrics.map50_95 <= e.metrics.map50 <= 1.0 and e.metrics.val_images == 4
     assert e.cost.params == 2_616_248 and e.cost.gflops > 0 and e.cost.imgsz == 64
     assert e.latency.backend == "torch" and e.latency.median_ms > 0 and not e.latency.cached

@@ -38,7 +38,8 @@ def test_resolve_path_name_and_env(weights: Path, monkeypatch: pytest.MonkeyPatc
 def test_missing_weights_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("YOLO_OFFLINE", "1")
     monkeypatch.delenv(WEIGHTS_ENV, raising=False)
-    for name, file_name in (("yolov8n", "yolov8n.pt"), ("yolo_nas_s", "yolo_nas_s.pt"), ("yolo26n", "yolo26n.pt")):
+    # names that no weights folder here holds (../shared/weights/pt ships yolo11n, yolov8n and yolov5nu)
+    for name, file_name in (("yolo11m", "yolo11m.pt"), ("yolo_nas_s", "yolo_nas_s.pt"), ("yolo26n", "yolo26n.pt")):
         with pytest.raises(FileNotFoundError) as info:
             resolve_model(name, weights_dir=tmp_path)
         message = str(info.value)

@@ -21,7 +21,7 @@ from detnas.store import Store
 
 pytestmark = pytest.mark.slow
 ENV = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
-TINY = ["--epochs", "1", "--imgsz", "64", "--batch", "4"]
+TINY = ["--epochs", "1", "--imgsz", "64", "--batch", "4", "--proxy", "tse"]  # store mechanics: from scratch
 
 
 def _detnas(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:

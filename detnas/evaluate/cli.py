@@ -37,7 +37,7 @@ def recipe_from_args(args: argparse.Namespace, *, fine_tune: bool = False, scrat
         "time_limit_s": args.time_limit,
     }
     if fine_tune:
-        return fine_tune_recipe(**given)
+        return fine_tune_recipe(**{k: v for k, v in given.items() if v is not None})
     return Recipe(**((scratch or {}) | {k: v for k, v in given.items() if v is not None}))
 
 

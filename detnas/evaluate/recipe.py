@@ -125,5 +125,6 @@ FINE_TUNE_DEFAULTS: dict[str, Any] = {
 
 
 def fine_tune_recipe(**overrides: Any) -> Recipe:
-    """The recipe candidates that inherit COCO-trained weights are fine-tuned with (see ``FINE_TUNE_DEFAULTS``)."""
-    return Recipe(**(FINE_TUNE_DEFAULTS | {k: v for k, v in overrides.items() if v is not None}))
+    """The recipe candidates that inherit COCO-trained weights are fine-tuned with (see ``FINE_TUNE_DEFAULTS``);
+    every override counts, ``subset=None`` (all images) included."""
+    return Recipe(**(FINE_TUNE_DEFAULTS | overrides))

@@ -116,7 +116,12 @@ def _inherit_and_validate(state: _Run, request: dict[str, Any], recipe, proxy, s
     metrics = _validate(state, request, recipe, weights, names, device)
     state.result.update(weights_last=str(weights), weights_best=None, epochs=[])
     with state.phase("score"):
-        details = {"map50_95": metrics.map50_95, "inherited_fraction": state.result["inheritance"]["fraction"]}
+        inheritance = state.result["inheritance"]
+        details = {
+            "map50_95": metrics.map50_95,
+            "inherited_fraction": inheritance["fraction"],
+            "parent": inheritance["parent"],
+        }
         state.result["proxy"] = {"proxy": proxy.name, "score": metrics.map50_95, "details": details}
     return weights
 
@@ -164,6 +169,7 @@ def _train_and_validate(state: _Run, request: dict[str, Any], recipe, proxy, spe
             details.update(val_loss=loss.total, val_box=loss.box, val_cls=loss.cls, val_dfl=loss.dfl)
         if "inheritance" in result:
             details["inherited_fraction"] = result["inheritance"]["fraction"]
+            details["parent"] = result["inheritance"]["parent"]
         if proxy.needs_map:
             score = details["map50_95"]
         elif proxy.name == "tse":

@@ -14,7 +14,7 @@ from torch import nn
 
 from detnas.architecture import model_dict
 from detnas.genome import ArchGenome
-from detnas.inherit.transfer import Inheritance, summarize, transfer
+from detnas.inherit.transfer import Inheritance, out_channels, summarize, transfer
 
 
 class Parent(Protocol):
@@ -52,6 +52,7 @@ def inherit(
         raise ValueError("inheritance needs at least one parent")
     torch.manual_seed(seed)
     fresh = build_model(genome, nc=nc, names=names)
+    fresh._detnas_out_channels = out_channels(fresh)  # one forward pass, shared by every parent's transfer
     best: tuple[nn.Module, Inheritance] | None = None
     for parent in parents:
         model = copy.deepcopy(fresh)

@@ -417,7 +417,7 @@ def _sources(layer: nn.Module) -> list[int]:
     return [layer.i - 1 if s == -1 else s for s in f]
 
 
-def _out_channels(model: nn.Module, imgsz: int = 64) -> list[int]:
+def out_channels(model: nn.Module, imgsz: int = 64) -> list[int]:
     """Output channels of every layer, from one small forward pass."""
     channels: dict[int, int] = {}
     hooks = [
@@ -457,8 +457,9 @@ def transfer(child: nn.Module, child_genome: ArchGenome, parent: nn.Module, pare
     child_roles, parent_roles = layer_roles(child_genome), layer_roles(parent_genome)
     parent_at = {role: i for i, role in enumerate(parent_roles)}
     c_layers, p_layers = list(child.model), list(parent.model)
-    p_channels = _out_channels(parent)
-    c_channels = _out_channels(child)
+    p_channels = getattr(parent, "_detnas_out_channels", None) or out_channels(parent)
+    parent._detnas_out_channels = p_channels  # parents are reused for many candidates: one forward pass each
+    c_channels = getattr(child, "_detnas_out_channels", None) or out_channels(child)
     offset = child_genome.neck.min_level - parent_genome.neck.min_level
     tally = Tally()
     # maps[i] = (parent layer whose output tensor child layer i's output copies, map); -1 is the input image

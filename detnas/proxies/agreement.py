@@ -1,63 +1,55 @@
 """Rank agreement between a proxy and a reference: Kendall tau-b, Spearman rho and bootstrap intervals.
 
-Written out (O(n^2) tau is fine for the dozens of architectures a fidelity study trains) so that the core install
-does not need SciPy; both handle ties the standard way (tau-b; rho on average ranks).
+Thin wrappers over ``scipy.stats`` (reviewed, tie-aware implementations) that keep this module's contract: plain
+Python floats, a ValueError for sequences of different lengths, and NaN, without a warning, when either side is
+constant (there is no ranking to agree with).
 """
 
 from __future__ import annotations
 
-import math
-import random
-from collections.abc import Callable, Sequence
+import inspect
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+from scipy import stats
+
+# SciPy 1.15 renamed bootstrap's random_state to rng (SPEC 7); both take a Generator.
+_RNG_KEYWORD = "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
+
+
+@contextmanager
+def _quiet_constant_input() -> Iterator[None]:
+    """SciPy warns on constant input; here NaN is the documented answer, so the warning is noise."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)  # 0/0 inside the correlation of a constant resample
+        yield
+
+
+def _check_lengths(x: Sequence[float], y: Sequence[float]) -> None:
+    if len(x) != len(y):
+        raise ValueError(f"x and y differ in length ({len(x)} vs {len(y)})")
 
 
 def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float:
-    """Kendall's tau-b; NaN when either side is constant (no ranking to agree with)."""
-    if len(x) != len(y):
-        raise ValueError(f"x and y differ in length ({len(x)} vs {len(y)})")
-    concordant = discordant = ties_x = ties_y = 0
-    for i in range(len(x)):
-        for j in range(i + 1, len(x)):
-            dx, dy = x[i] - x[j], y[i] - y[j]
-            if dx == 0 and dy == 0:
-                continue
-            if dx == 0:
-                ties_x += 1
-            elif dy == 0:
-                ties_y += 1
-            elif (dx > 0) == (dy > 0):
-                concordant += 1
-            else:
-                discordant += 1
-    denominator = math.sqrt((concordant + discordant + ties_x) * (concordant + discordant + ties_y))
-    return (concordant - discordant) / denominator if denominator else float("nan")
+    """Kendall's tau-b (ties counted on either side); NaN when either side is constant."""
+    _check_lengths(x, y)
+    with _quiet_constant_input():
+        return float(stats.kendalltau(x, y, variant="b").statistic)
 
 
 def average_ranks(values: Sequence[float]) -> list[float]:
     """Ranks 1..n, ties sharing the mean of the ranks they span."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    start = 0
-    while start < len(order):
-        end = start
-        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
-            end += 1
-        for k in range(start, end + 1):
-            ranks[order[k]] = (start + end) / 2 + 1
-        start = end + 1
-    return ranks
+    return [float(r) for r in stats.rankdata(values, method="average")]
 
 
 def spearman_rho(x: Sequence[float], y: Sequence[float]) -> float:
     """Spearman's rho: the Pearson correlation of average ranks; NaN when either side is constant."""
-    if len(x) != len(y):
-        raise ValueError(f"x and y differ in length ({len(x)} vs {len(y)})")
-    rx, ry = average_ranks(x), average_ranks(y)
-    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
-    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
-    vx = sum((a - mx) ** 2 for a in rx)
-    vy = sum((b - my) ** 2 for b in ry)
-    return cov / math.sqrt(vx * vy) if vx and vy else float("nan")
+    _check_lengths(x, y)
+    with _quiet_constant_input():
+        return float(stats.spearmanr(x, y).statistic)
 
 
 def bootstrap_interval(
@@ -69,18 +61,32 @@ def bootstrap_interval(
     level: float = 0.95,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``statistic`` over items resampled with replacement (NaN draws skipped)."""
-    rng = random.Random(seed)
-    n = len(x)
-    draws = []
-    for _ in range(resamples):
-        picks = [rng.randrange(n) for _ in range(n)]
-        value = statistic([x[i] for i in picks], [y[i] for i in picks])
-        if not math.isnan(value):
-            draws.append(value)
-    if not draws:
+    """Percentile bootstrap interval of ``statistic`` over (x, y) pairs resampled with replacement, seeded.
+
+    The pairs are resampled by ``scipy.stats.bootstrap`` (``paired=True``), but the percentiles are taken here over
+    its bootstrap distribution with the NaN draws dropped: with few architectures, some resamples are constant on
+    one side, their tau is NaN, and SciPy's own interval then comes out NaN for the whole set. (nan, nan) when fewer
+    than two pairs are given or every draw is NaN.
+    """
+    _check_lengths(x, y)
+    if len(x) < 2:
         return (float("nan"), float("nan"))
-    draws.sort()
-    low = draws[int((1 - level) / 2 * (len(draws) - 1))]
-    high = draws[int((1 + level) / 2 * (len(draws) - 1))]
-    return (low, high)
+    with _quiet_constant_input(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)  # NaN draws: handled below
+        result = stats.bootstrap(
+            (np.asarray(x, dtype=float), np.asarray(y, dtype=float)),
+            statistic,
+            paired=True,
+            vectorized=False,
+            n_resamples=resamples,
+            confidence_level=level,
+            method="percentile",
+            **{_RNG_KEYWORD: np.random.default_rng(seed)},
+        )
+    draws = np.asarray(result.bootstrap_distribution, dtype=float)
+    draws = draws[~np.isnan(draws)]
+    if draws.size == 0:
+        return (float("nan"), float("nan"))
+    alpha = (1 - level) / 2
+    low, high = np.percentile(draws, [100 * alpha, 100 * (1 - alpha)])
+    return (float(low), float(high))
