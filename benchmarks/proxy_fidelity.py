@@ -28,6 +28,7 @@ Usage:
   python benchmarks/proxy_fidelity.py references    # slow; resumable; start it in 2 shells to use 2 cores
   python benchmarks/proxy_fidelity.py collect                    # merge reference runs into the results file
   python benchmarks/proxy_fidelity.py [run] [--proxies ...]      # recompute proxies against stored references
+  python benchmarks/proxy_fidelity.py pretrained [--out DIR]     # scores that inherit COCO checkpoints (separate)
 Proxy scores are cached per architecture under runs/proxy_fidelity/proxies/ (delete it to recompute from scratch).
 """
 
@@ -428,17 +429,27 @@ def command_run(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
+SCRATCH_PROXIES = [p for p in PROXIES if p not in ("pretrained", "pretrained-zero")]  # these need checkpoints
+
+
 def main(argv: list[str] | None = None) -> None:
+    argv = argv if argv is not None else sys.argv[1:]
+    if argv[:1] == ["pretrained"]:  # the same question for candidates that inherit COCO-trained checkpoints
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from pretrained_fidelity import main as pretrained_main
+
+        raise SystemExit(pretrained_main(argv[1:]))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("references", help="train and score the references (slow, resumable)")
     sub.add_parser("collect", help="merge finished reference runs into the results file")
+    sub.add_parser("pretrained", help="the fidelity of pretrained-anchored scores (benchmarks/pretrained_fidelity.py)")
     run = sub.add_parser("run", help="recompute every proxy and its agreement with the stored references (default)")
-    run.add_argument("--proxies", nargs="+", default=list(PROXIES), help=f"default: all ({' '.join(PROXIES)})")
+    run.add_argument("--proxies", nargs="+", default=SCRATCH_PROXIES, help=f"default: {' '.join(SCRATCH_PROXIES)}")
     run.add_argument("--parent", help="parent checkpoint for 'inherit' (default: train one into runs/)")
     run.add_argument("--out", default=str(RESULTS / "proxy_fidelity.json"))
     run.add_argument("--scores-only", action="store_true", help="compute and cache proxy scores, skip the agreement")
-    args = parser.parse_args(argv if argv is not None else (sys.argv[1:] or ["run"]))
+    args = parser.parse_args(argv or ["run"])
     if args.command == "references":
         command_references(args)
     elif args.command == "collect":

@@ -144,12 +144,33 @@ def add_train_parser(subparsers) -> None:
     p.add_argument("--workers", type=int, default=None, help="dataloader workers (default: Ultralytics')")
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     p.add_argument("--weights-dir", metavar="DIR", help="folder of named weights")
+    p.add_argument(
+        "--scratch",
+        action="store_true",
+        help="a front/<id>.yaml with its <id>.pt beside it starts from those inherited weights unless this is given",
+    )
     p.set_defaults(func=_train_command)
 
 
+def starting_weights(arch: str | Path, *, scratch: bool = False) -> Path | None:
+    """The search's weights for a front YAML (``front/<id>.pt`` beside ``front/<id>.yaml``), unless ``scratch``."""
+    path = Path(arch)
+    if scratch or path.suffix.lower() not in (".yaml", ".yml"):
+        return None
+    weights = path.with_suffix(".pt")
+    return weights if weights.is_file() else None
+
+
 def _train_command(args) -> int:
+    arch = args.arch
+    weights = starting_weights(arch, scratch=args.scratch)
+    if weights is not None:
+        print(f"starting from {weights} (the search's inherited, fine-tuned weights; --scratch to start fresh)")
+        arch = str(weights)
+    elif args.scratch and not str(arch).lower().endswith((".yaml", ".yml")):
+        raise ValueError(f"--scratch applies to a model YAML, not {arch}: pass front/<id>.yaml to train from scratch")
     result = train(
-        args.arch,
+        arch,
         data=args.data,
         epochs=args.epochs,
         imgsz=args.imgsz,

@@ -4,6 +4,8 @@ several parents compete, BatchNorm is re-estimated, and an inheriting evaluation
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import random
 from pathlib import Path
 
@@ -180,3 +182,59 @@ def test_pretrained_zero_scores_real_map_and_predicts_the_bus(tmp_path: Path, co
     result = YOLO(evaluation.weights_last)(str(ASSETS / "bus.jpg"), imgsz=640, verbose=False)[0]
     found = [result.names[int(c)] for c in result.boxes.cls]
     assert found.count("person") >= 3 and "bus" in found
+
+
+@pytest.mark.slow
+def test_default_search_inherits_and_its_front_trains_on(tmp_path: Path, coco8: Path) -> None:
+    """`detnas search` with no proxy finds the checkpoints, scores real mAP, and leaves front weights that
+    `detnas train front/<id>.yaml` continues from."""
+    import subprocess
+    import sys
+
+    _checkpoint("yolo11n")
+    env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
+    out = tmp_path / "run"
+    args = ["search", "--data", str(coco8), "--out", str(out), "--evaluations", "2", "--population", "2"]
+    result = subprocess.run(
+        [sys.executable, "-m", "detnas.cli", *args, "--imgsz", "160", "--seeds", "yolo11n", "yolov8n"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "proxy `pretrained`" in result.stdout
+    import sqlite3
+
+    with sqlite3.connect(out / "search.sqlite") as db:
+        rows = dict(db.execute("SELECT origin, map FROM candidates WHERE status = 'done'").fetchall())
+    assert rows["seed:yolo11n"] > 0.1 and rows["seed:yolov8n"] > 0.1  # real mAP for every candidate
+    front = json.loads((out / "pareto.json").read_text())["front"]
+    assert front and all(row["map50_95"] > 0.1 and row["inherited"] for row in front)
+    first = front[0]
+    assert Path(first["weights"]).is_file()
+    train = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "detnas.cli",
+            "train",
+            first["yaml"],
+            "--data",
+            str(coco8),
+            "--epochs",
+            "1",
+            "--imgsz",
+            "64",
+            "--batch",
+            "4",
+            "--project",
+            str(tmp_path / "train"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert train.returncode == 0, train.stderr[-2000:]
+    assert f"starting from {first['weights']}" in train.stdout
