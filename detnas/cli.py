@@ -121,7 +121,7 @@ def _search(args: argparse.Namespace) -> int:
             raise ValueError("--out DIR is required for a new search (or --resume DIR to continue one)")
         from detnas.data_location import dataset_yaml
         from detnas.evaluate import load_data_yaml
-        from detnas.evaluate.cli import recipe_from_args, resolve_parents
+        from detnas.evaluate.cli import recipe_from_args, resolve_data, resolve_parents
         from detnas.models import DEFAULT_PARENTS, default_parents
         from detnas.proxies import default_proxy, get_proxy
 
@@ -136,7 +136,7 @@ def _search(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
         default_data = DEFAULT_PRETRAINED_DATA if parent_args else DEFAULT_SEARCH_DATA
-        data = Path(args.data) if args.data else dataset_yaml(default_data)
+        data = resolve_data(args.data) if args.data else dataset_yaml(default_data)
         nc = load_data_yaml(data).nc
         parents = resolve_parents(parent_args, nc=nc)
         proxy = args.proxy or default_proxy(args.device, parents=bool(parents))
@@ -211,8 +211,8 @@ def _add_search(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", help="run folder of a new search")
     p.add_argument(
         "--data",
-        help=f"Ultralytics data YAML (default: {DEFAULT_PRETRAINED_DATA}.yaml with COCO-trained parents, else "
-        f"{DEFAULT_SEARCH_DATA}.yaml, in $DETNAS_DATASETS or ../shared/datasets)",
+        help=f"Ultralytics data YAML or dataset name (default: {DEFAULT_PRETRAINED_DATA} with COCO-trained parents, "
+        f"else {DEFAULT_SEARCH_DATA}; names are looked up in $DETNAS_DATASETS or ../shared/datasets)",
     )
     p.add_argument("--evaluations", type=int, default=8, help="candidates to train (default 8)")
     p.add_argument("--population", type=int, default=6, help="population of aging evolution (default 6)")
@@ -294,11 +294,11 @@ def _add_search(subparsers: argparse._SubParsersAction) -> None:
 
 def _parent_train(args: argparse.Namespace) -> int:
     from detnas.data_location import dataset_yaml
-    from detnas.evaluate.cli import _resolve_data
+    from detnas.evaluate.cli import resolve_data
     from detnas.evaluate.parent import train_parent
     from detnas.evaluate.recipe import Recipe
 
-    data = _resolve_data(args.data) if args.data else dataset_yaml(DEFAULT_SEARCH_DATA)
+    data = resolve_data(args.data) if args.data else dataset_yaml(DEFAULT_SEARCH_DATA)
     recipe = Recipe(epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, seed=args.seed)
     run = train_parent(data, args.out, recipe, device=args.device)
     state = "resumed and finished" if run.resumed else "finished"

@@ -153,7 +153,8 @@ def resolve_parents(texts: list[str] | None, *, nc: int | None = None) -> list[P
     return paths
 
 
-def _resolve_data(text: str) -> Path:
+def resolve_data(text: str) -> Path:
+    """A data YAML path, or a dataset name (coco8, coco_mini, ...) looked up in the datasets folder."""
     path = Path(text).expanduser()
     if path.exists() or path.suffix in {".yaml", ".yml"} or "/" in text:
         return path
@@ -220,7 +221,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     try:
         proxy = get_proxy(args.proxy)
         recipe = recipe_from_args(args, fine_tune=proxy.inherits, scratch={"epochs": 1, "imgsz": 320})
-        data = _resolve_data(args.data)
+        data = resolve_data(args.data)
         spec = load_data_yaml(data)
         parents = resolve_parents(args.parent, nc=spec.nc)
         check_arch_yaml(args.arch, spec.nc)
