@@ -177,6 +177,7 @@ def baseline_rows(folder: Path, names: tuple[str, ...], out: Path) -> list[RowPl
                     latency_backend=None,
                     timeout_s=config.get("timeout_s"),
                     genome_id=genome.id,
+                    **_same_start(config),
                 )
             weights = evaluation.weights_last
             note = f"trained by the benchmark with the recipe of {folder.name} (subset {evaluation.subset_sha256[:8]})"
@@ -188,6 +189,17 @@ def baseline_rows(folder: Path, names: tuple[str, ...], out: Path) -> list[RowPl
         return plans
     finally:
         store.close()
+
+
+def _same_start(config: dict) -> dict:
+    """An equal-budget baseline starts where the search's candidates started: inherited checkpoints or scratch."""
+    from detnas.proxies import get_proxy
+
+    proxy = config.get("proxy") or "map"
+    parents = config.get("parents") or ([config["parent"]] if config.get("parent") else [])
+    if get_proxy(proxy).inherits and parents:
+        return {"proxy": proxy, "parent_weights": parents}
+    return {}
 
 
 def _reuse_evaluation(workdir: Path, recipe: Recipe, data: str):
