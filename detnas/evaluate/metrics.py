@@ -73,39 +73,13 @@ def coco_map(
     ``predictions`` are Ultralytics ``save_json`` rows with ``file_name`` and a 0-based class index in
     ``category_id``; boxes are [x, y, w, h] in original-image pixels.
     """
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
     file_names = {Path(p).name for p in val_images}
     gt = load_coco_gt(annotation_files, file_names)
     id_by_name = {im["file_name"]: im["id"] for im in gt["images"]}
     cats = category_map(names, gt)
     if cats is None or set(id_by_name) != file_names:
         return None
-    rows = [
-        {
-            "image_id": id_by_name[p["file_name"]],
-            "category_id": cats[int(p["category_id"])],
-            "bbox": [float(x) for x in p["bbox"]],
-            "score": float(p["score"]),
-        }
-        for p in predictions
-        if p["file_name"] in id_by_name
-    ]
-    if not rows:
-        return 0.0, 0.0
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its whole table
-        coco_gt = COCO()
-        coco_gt.dataset = gt
-        coco_gt.createIndex()
-        coco_dt = coco_gt.loadRes(rows)
-        evaluator = COCOeval(coco_gt, coco_dt, "bbox")
-        evaluator.params.imgIds = sorted(id_by_name.values())
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
-    stats = [max(float(x), 0.0) for x in evaluator.stats[:2]]  # -1 means "no ground truth": report 0
-    return stats[0], stats[1]
+    return _coco_eval(gt, predictions, id_by_name, cats)
 
 
 def coco_gt_from_labels(val_images: Sequence[Path], names: dict[int, str]) -> dict[str, Any]:
@@ -141,15 +115,23 @@ def coco_map_from_labels(
     predictions: list[dict[str, Any]], names: dict[int, str], val_images: Sequence[Path]
 ) -> tuple[float, float]:
     """(mAP50-95, mAP50) from pycocotools against ground truth read from the YOLO labels."""
+    gt = coco_gt_from_labels(val_images, names)
+    id_by_name = {im["file_name"]: im["id"] for im in gt["images"]}
+    return _coco_eval(gt, predictions, id_by_name, [i + 1 for i in range(len(names))])
+
+
+def _coco_eval(
+    gt: dict[str, Any], predictions: list[dict[str, Any]], id_by_name: dict[str, int], cats: Sequence[int]
+) -> tuple[float, float]:
+    """(mAP50-95, mAP50) of save_json-style predictions (0-based class in ``category_id``) by pycocotools;
+    ``cats`` maps a class index to the ground truth's category id."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    gt = coco_gt_from_labels(val_images, names)
-    id_by_name = {im["file_name"]: im["id"] for im in gt["images"]}
     rows = [
         {
             "image_id": id_by_name[p["file_name"]],
-            "category_id": int(p["category_id"]) + 1,
+            "category_id": cats[int(p["category_id"])],
             "bbox": [float(x) for x in p["bbox"]],
             "score": float(p["score"]),
         }
@@ -158,16 +140,17 @@ def coco_map_from_labels(
     ]
     if not rows:
         return 0.0, 0.0
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its whole table
         coco_gt = COCO()
         coco_gt.dataset = gt
         coco_gt.createIndex()
-        evaluator = COCOeval(coco_gt, coco_gt.loadRes(rows), "bbox")
+        coco_dt = coco_gt.loadRes(rows)
+        evaluator = COCOeval(coco_gt, coco_dt, "bbox")
         evaluator.params.imgIds = sorted(id_by_name.values())
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
-    stats = [max(float(x), 0.0) for x in evaluator.stats[:2]]
+    stats = [max(float(x), 0.0) for x in evaluator.stats[:2]]  # -1 means "no ground truth": report 0
     return stats[0], stats[1]
 
 
