@@ -14,6 +14,7 @@ from torch import nn
 
 from detnas.architecture import model_dict
 from detnas.genome import ArchGenome
+from detnas.inherit.reconstruct import reconstruct
 from detnas.inherit.transfer import Inheritance, out_channels, summarize, transfer
 
 
@@ -42,27 +43,35 @@ def inherit(
     nc: int,
     names: dict[int, str] | None = None,
     seed: int = 0,
+    images: torch.Tensor | None = None,
 ) -> tuple[nn.Module, Inheritance]:
     """The candidate filled from the parent whose transfer covers most of its parameters (ties: the first given).
 
     Layers no parent fills keep a fresh initialisation drawn with ``seed``, so the result is reproducible. When the
     data's class count differs from a parent's, the class predictions start fresh (``Inheritance.head_reset``).
+    With ``images`` (a 0-1 float batch of real training images), a candidate whose transfer changed the parent's
+    function has its inherited convolutions refitted to reproduce the parent's outputs on them
+    (``detnas.inherit.reconstruct``).
     """
     if not parents:
         raise ValueError("inheritance needs at least one parent")
     torch.manual_seed(seed)
     fresh = build_model(genome, nc=nc, names=names)
     fresh._detnas_out_channels = out_channels(fresh)  # one forward pass, shared by every parent's transfer
-    best: tuple[nn.Module, Inheritance] | None = None
+    best = None
     for parent in parents:
         model = copy.deepcopy(fresh)
-        tally = transfer(model, genome.with_nc(nc), parent.model, parent.genome)
+        tally = transfer(model, genome.architecture.with_nc(nc), parent.model, parent.genome)
         result = summarize(tally, model, Path(parent.path).name)
         result = replace(result, head_reset=parent.nc != nc)
         if best is None or result.inherited_params > best[1].inherited_params:
-            best = (model, result)
+            best = (model, result, tally, parent)
     assert best is not None
-    return best
+    model, result, tally, parent = best
+    if images is not None and any(m == "sliced" for m in result.methods):
+        done = reconstruct(model, parent.model, tally.pairs, images, seed=seed)
+        result = replace(result, reconstruction=done.to_dict())
+    return model, result
 
 
 @torch.no_grad()

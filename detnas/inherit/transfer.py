@@ -29,6 +29,7 @@ from torch import nn
 
 from detnas.architecture import build_layers
 from detnas.genome import ArchGenome
+from detnas.inherit.reconstruct import ConvPair
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ class Tally:
 
     inherited: int = 0
     layers: list[dict[str, Any]] = field(default_factory=list)
+    pairs: list[ConvPair] = field(default_factory=list)  # every convolution written, for reconstruction
 
 
 def copy_conv(child: nn.Module, parent: nn.Module, parts: Sequence[Map | Zero], out: Map, tally: Tally) -> None:
@@ -184,6 +186,7 @@ def copy_conv(child: nn.Module, parent: nn.Module, parts: Sequence[Map | Zero], 
             for name in ("weight", "bias", "running_mean", "running_var"):
                 getattr(cbn, name)[keep] = getattr(pbn, name).detach()[rows[keep]].to(getattr(cbn, name).dtype)
             tally.inherited += 2 * int(keep.sum())
+    tally.pairs.append(ConvPair(cc, pc, rows.clone()))
 
 
 def _zero_bn(unit: nn.Module) -> None:
@@ -534,6 +537,7 @@ class Inheritance:
     layers_total: int
     methods: dict[str, int]
     head_reset: bool = False  # the data has other classes than the parent: the class predictions start fresh
+    reconstruction: dict[str, Any] | None = None  # sliced layers refitted to the parent's outputs (reconstruct.py)
 
     @property
     def fraction(self) -> float:
