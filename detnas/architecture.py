@@ -31,7 +31,8 @@ def model_dict(genome: ArchGenome) -> dict[str, Any]:
     """The dict ``ultralytics.nn.tasks.DetectionModel(cfg=...)`` takes; explicit channels, no ``scales``."""
     layers, backbone_rows, _ = build_layers(genome)
     rows = [list(r) for r in layers.rows]
-    return {"nc": genome.head.nc, "backbone": rows[:backbone_rows], "head": rows[backbone_rows:]}
+    spec = {"nc": genome.head.nc, "backbone": rows[:backbone_rows], "head": rows[backbone_rows:]}
+    return spec | ({"imgsz": genome.imgsz} if genome.imgsz else {})  # kept in checkpoints: predict/train default to it
 
 
 def to_yaml(genome: ArchGenome) -> str:
@@ -44,6 +45,11 @@ def to_yaml(genome: ArchGenome) -> str:
         f"{GENOME_PREFIX}{genome.to_json()}",
         "",
         f"nc: {genome.head.nc} # number of classes (Ultralytics overrides it from the data YAML when training)",
+        *(
+            [f"imgsz: {genome.imgsz} # input size it was searched, scored and timed at: train/val/predict at it"]
+            if genome.imgsz
+            else []
+        ),
         "",
         "backbone:",
         "  # [from, repeats, module, args]",

@@ -107,6 +107,30 @@ def _add_space(subparsers: argparse._SubParsersAction) -> None:
     show.set_defaults(func=_space_show)
 
 
+DEFAULT_SEARCH_SIZES = tuple(range(320, 641, 32))
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """'320-640' (every 32 px), '320,416,512' or 'none'; argparse turns the ValueError into a usage error."""
+    text = text.strip().lower()
+    if text in ("none", ""):
+        return ()
+    try:
+        if "-" in text:
+            low, high = (int(v) for v in text.split("-"))
+            sizes = tuple(range(low, high + 1, 32))
+        else:
+            sizes = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size list: write 320-640, 320,416,512 or none") from None
+    bad = [v for v in sizes if v < 320 or v > 640 or v % 32]
+    if not sizes or bad:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: sizes must be multiples of 32 from 320 to 640 (e.g. 320-640 or 320,416,512)"
+        )
+    return sizes
+
+
 def _search(args: argparse.Namespace) -> int:
     from detnas.ray_executor import ExecutorSpec
     from detnas.report import write_outputs
@@ -141,6 +165,9 @@ def _search(args: argparse.Namespace) -> int:
         parents = resolve_parents(parent_args, nc=nc)
         proxy = args.proxy or default_proxy(args.device, parents=bool(parents))
         recipe = recipe_from_args(args, fine_tune=get_proxy(proxy).inherits, scratch={"epochs": 2, "imgsz": 128})
+        sizes = args.sizes
+        if sizes is None:  # checkpoints: the input size is searched with the network, unless --imgsz pins it
+            sizes = DEFAULT_SEARCH_SIZES if parents and args.imgsz is None else ()
         seeds = args.seeds
         if seeds is None:
             seeds = ["yolo11n"] + ([n for n in DEFAULT_PARENTS[1:] if any(p.stem == n for p in parents)])
@@ -161,6 +188,7 @@ def _search(args: argparse.Namespace) -> int:
             proxy=proxy,
             parents=tuple(str(p) for p in parents),
             space=args.space,
+            imgsizes=tuple(sizes),
         )
         spec.check_device(config.device)  # before the run folder exists
         search = Search.create(args.out, config, executor_factory=spec.build)
@@ -234,6 +262,15 @@ def _add_search(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         help="training, mAP and latency image size (default 320 fine-tuning, else 128)",
+    )
+    p.add_argument(
+        "--sizes",
+        type=parse_sizes,
+        default=None,
+        metavar="SIZES",
+        help="input sizes searched with the network, each candidate trained, scored and timed at its own: "
+        "'320-640' (every 32 px), '320,416,512' or 'none' (every candidate at --imgsz). Default 320-640 with "
+        "COCO-trained parents unless --imgsz is given, else none",
     )
     p.add_argument("--batch", type=int, default=16, help="training batch (default 16)")
     p.add_argument(

@@ -7,12 +7,15 @@ the official checkpoints of these models are recognised as these genomes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import replace
 
 from detnas.backbone_space import BackboneGenome, StageGene
-from detnas.blocks import BlockGene
+from detnas.backbone_space.genome import STEM_CHANNELS
+from detnas.blocks import LEVEL_CHANNELS, BlockGene
 from detnas.genome import ArchGenome, HeadGenome
-from detnas.neck_space import NeckGenome
+from detnas.neck_space import NeckGenome, node_level
 
 
 def _c3k2(channels: int, *, c3k: bool = False, expansion: float = 0.5) -> BlockGene:
@@ -115,6 +118,38 @@ def yolov5nu(*, nc: int = 80) -> ArchGenome:
 def yolov5su(*, nc: int = 80) -> ArchGenome:
     """YOLOv5su (yolov5.yaml at scale s, anchor-free head): YOLOv5nu at twice the width."""
     return _yolov5u(32, nc)
+
+
+def _thin(channels: int, width: float, allowed: tuple[int, ...]) -> int:
+    """Ultralytics' width rounding (up to a multiple of 8), then up to the nearest width the space allows."""
+    wanted = max(8, math.ceil(channels * width / 8) * 8)
+    return min((c for c in allowed if c >= wanted), default=max(allowed))
+
+
+def thinned(genome: ArchGenome, *, width: float) -> ArchGenome:
+    """Every channel count of ``genome`` times ``width``: the uniform pruning a user tries first.
+
+    Rounded as Ultralytics rounds a model's width multiple (up to a multiple of 8), and up to the next width the
+    space has where that one is missing (YOLO11n at 0.75: P2 stays 32, 24 is not a choice).
+    """
+    if not 0 < width <= 1:
+        raise ValueError(f"width {width} must be in (0, 1]")
+    bb = genome.backbone
+    stages = tuple(
+        replace(
+            s,
+            down_channels=_thin(s.down_channels, width, LEVEL_CHANNELS[level]),
+            block=replace(s.block, channels=_thin(s.block.channels, width, LEVEL_CHANNELS[level])),
+        )
+        for s, level in zip(bb.stages, (2, 3, 4, 5), strict=True)
+    )
+    nodes = tuple(
+        replace(n, channels=_thin(n.channels, width, LEVEL_CHANNELS[node_level(name)]))
+        for n, name in zip(genome.neck.nodes, genome.neck.names, strict=True)
+    )
+    stem = _thin(bb.stem_channels, width, STEM_CHANNELS)
+    backbone = replace(bb, stem_channels=stem, stages=stages)
+    return replace(genome, backbone=backbone, neck=replace(genome.neck, nodes=nodes))
 
 
 NAMED_DESIGNS: dict[str, Callable[..., ArchGenome]] = {

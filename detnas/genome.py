@@ -12,6 +12,7 @@ from detnas.blocks import _known_fields
 from detnas.neck_space.genome import NeckGenome
 
 GENOME_VERSION = 1  # bump when the meaning of a gene changes; part of the id
+IMGSZ_CHOICES: tuple[int, ...] = tuple(range(320, 641, 32))  # input sizes a design may be searched at
 
 
 @dataclass(frozen=True)
@@ -34,19 +35,34 @@ class HeadGenome:
 
 @dataclass(frozen=True)
 class ArchGenome:
-    """A point of the search space; every field is validated on construction."""
+    """A point of the search space; every field is validated on construction.
+
+    ``imgsz`` is the input size the design runs at (a gene when a search varies it): accuracy and latency depend on
+    it as much as on any layer. None means "not chosen" (the recipe's size applies); it is then left out of the
+    JSON, so genomes made before the gene existed keep their ids.
+    """
 
     backbone: BackboneGenome
     neck: NeckGenome
     head: HeadGenome = HeadGenome()
+    imgsz: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.imgsz is not None and (type(self.imgsz) is not int or self.imgsz not in IMGSZ_CHOICES):
+            raise ValueError(
+                f"gene imgsz={self.imgsz!r} is not allowed: choose one of {list(IMGSZ_CHOICES)} (320 to 640, step 32)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "version": GENOME_VERSION,
             "backbone": self.backbone.to_dict(),
             "neck": self.neck.to_dict(),
             "head": self.head.to_dict(),
         }
+        if self.imgsz is not None:
+            data["imgsz"] = self.imgsz
+        return data
 
     def to_json(self, *, indent: int | None = None) -> str:
         """Canonical JSON: sorted keys, no spaces when compact, so equal genomes give equal text."""
@@ -59,7 +75,15 @@ class ArchGenome:
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
 
     def with_nc(self, nc: int) -> ArchGenome:
-        return ArchGenome(self.backbone, self.neck, HeadGenome(nc))
+        return ArchGenome(self.backbone, self.neck, HeadGenome(nc), self.imgsz)
+
+    def with_imgsz(self, imgsz: int | None) -> ArchGenome:
+        return ArchGenome(self.backbone, self.neck, self.head, imgsz)
+
+    @property
+    def architecture(self) -> ArchGenome:
+        """The network alone (no input size): what weights, parameters and layer roles depend on."""
+        return self.with_imgsz(None)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ArchGenome:
@@ -76,6 +100,7 @@ class ArchGenome:
             backbone=BackboneGenome.from_dict(data["backbone"]),
             neck=NeckGenome.from_dict(data["neck"]),
             head=HeadGenome.from_dict(data.get("head", {})),
+            imgsz=data.get("imgsz"),
         )
 
     @classmethod

@@ -50,6 +50,13 @@ class LoadedModel:
     def kind(self) -> ModelKind:
         return self.resolved.kind
 
+    @property
+    def design_imgsz(self) -> int | None:
+        """The input size a detnas design was searched at (``imgsz:`` in its YAML, kept in its checkpoints)."""
+        spec = getattr(getattr(self.model, "model", None), "yaml", None)
+        size = spec.get("imgsz") if isinstance(spec, dict) else None
+        return size if isinstance(size, int) and size >= 32 else None
+
 
 def ultralytics_weights_dir() -> Path:
     """Ultralytics' own weights folder (``yolo settings weights_dir=...``)."""

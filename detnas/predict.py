@@ -67,7 +67,7 @@ def predict(
     out: str | Path,
     conf: float = 0.25,
     iou: float = 0.7,
-    imgsz: int = 640,
+    imgsz: int | None = None,
     device: str = "cpu",
     weights_dir: str | Path | None = None,
 ) -> PredictResult:
@@ -79,7 +79,7 @@ def predict(
         raise ValueError(f"conf must lie in [0, 1], got {conf}")
     images = collect_images(sources)
     loaded = load_model(model, weights_dir=weights_dir)
-    size = loaded.fixed_imgsz or imgsz
+    size = loaded.fixed_imgsz or imgsz or loaded.design_imgsz or 640
     out = Path(out).expanduser()
     (out / "images").mkdir(parents=True, exist_ok=True)
     detections: list[Detection] = []
@@ -144,7 +144,12 @@ def add_predict_parser(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--conf", type=float, default=0.25, help="confidence threshold (default 0.25)")
     p.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
-    p.add_argument("--imgsz", type=int, default=640, help="inference size (default 640; fixed-size exports: theirs)")
+    p.add_argument(
+        "--imgsz",
+        type=int,
+        default=None,
+        help="inference size (default: a detnas design's searched size, else 640; fixed-size exports: theirs)",
+    )
     p.add_argument("--device", default="cpu", help="cpu, 0, ... (default cpu)")
     p.add_argument(
         "--weights-dir",

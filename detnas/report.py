@@ -23,6 +23,7 @@ FRONT_FIELDS = (
     "map50_95",
     "map50",
     "latency_ms",
+    "imgsz",
     "params",
     "gflops",
     "origin",
@@ -40,6 +41,7 @@ class FrontRow:
     map50_95: float | None
     map50: float | None
     latency_ms: float
+    imgsz: int | None  # the design's own input size (searched as a gene), else the recipe's
     params: int | None
     gflops: float | None
     origin: str
@@ -63,6 +65,12 @@ def _inherited(candidate: Candidate) -> str | None:
     return f"{details.get('parent', 'parent')} {details['inherited_fraction']:.0%}"
 
 
+def _imgsz(candidate: Candidate, store: Store) -> int | None:
+    """The size the candidate was scored and timed at: its gene, else the search recipe's."""
+    size = json.loads(candidate.genome_json).get("imgsz")
+    return size or store.get_meta("config", {}).get("recipe", {}).get("imgsz")
+
+
 def front_candidates(store: Store) -> list[Candidate]:
     done = scored(store)
     indices = pareto_front([(c.score, c.latency_ms) for c in done])  # type: ignore[misc]
@@ -74,7 +82,9 @@ def proxy_name(store: Store) -> str:
 
 
 def score_label(proxy: str) -> str:
-    return "mAP50-95 (val)" if proxy == "map" else f"proxy score '{proxy}' (higher is better)"
+    if proxy in ("map", "pretrained", "pretrained-zero"):
+        return "mAP50-95 (val)" if proxy == "map" else f"mAP50-95 (val, proxy '{proxy}')"
+    return f"proxy score '{proxy}' (higher is better)"
 
 
 def write_outputs(folder: str | Path, store: Store) -> dict[str, Path]:
@@ -101,6 +111,7 @@ def write_outputs(folder: str | Path, store: Store) -> dict[str, Path]:
                 round(c.map, 5) if c.map is not None else None,
                 c.map50,
                 round(c.latency_ms or 0.0, 3),
+                _imgsz(c, store),
                 c.params,
                 c.gflops,
                 c.origin,
@@ -181,7 +192,8 @@ def plot_front(store: Store, path: Path) -> Path:
         ax.annotate(c.origin[5:], (c.latency_ms, c.score), textcoords="offset points", xytext=(6, 4), fontsize=8)
     config = store.get_meta("config", {})
     recipe = config.get("recipe", {})
-    ax.set_xlabel(f"latency (ms, median, {config.get('latency_backend', 'torch')}, batch 1, {recipe.get('imgsz')} px)")
+    size = "each at its own input size" if config.get("imgsizes") else f"{recipe.get('imgsz')} px"
+    ax.set_xlabel(f"latency (ms, median, {config.get('latency_backend', 'torch')}, batch 1, {size})")
     ax.set_ylabel(score_label(config.get("proxy", "map")))
     ax.set_title(f"detnas {config.get('strategy', '')} search: {len(done)} trained candidates")
     ax.grid(alpha=0.3)
@@ -210,8 +222,9 @@ def markdown_report(rows: list[FrontRow], stats: dict[str, Any], figure: Path) -
         "",
         f"## Pareto front ({score_label(stats['proxy'])} up, latency down)",
         "",
-        f"| id | score ({stats['proxy']}) | mAP50-95 | mAP50 | latency ms | params M | GFLOPs | origin | inherited |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| id | score ({stats['proxy']}) | mAP50-95 | mAP50 | latency ms | size | params M | GFLOPs | origin | "
+        "inherited |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         params = f"{r.params / 1e6:.2f}" if r.params else "-"
@@ -219,7 +232,8 @@ def markdown_report(rows: list[FrontRow], stats: dict[str, Any], figure: Path) -
         map50_95 = f"{r.map50_95:.4f}" if r.map50_95 is not None else "-"
         map50 = f"{r.map50:.4f}" if r.map50 is not None else "-"
         lines.append(
-            f"| {r.genome_id} | {r.score:.5g} | {map50_95} | {map50} | {r.latency_ms:.1f} | {params} | {gflops} "
+            f"| {r.genome_id} | {r.score:.5g} | {map50_95} | {map50} | {r.latency_ms:.1f} | {r.imgsz or '-'} "
+            f"| {params} | {gflops} "
             f"| {r.origin} | {r.inherited or '-'} |"
         )
     lines += ["", f"![score against latency]({figure.name})", ""]

@@ -23,7 +23,7 @@ from detnas.designs import named_design
 from detnas.errors import SearchError
 from detnas.evaluate import Evaluation, InputError, Recipe, load_data_yaml, prepare_data
 from detnas.executor import Evaluator, Executor, Job, LocalExecutor
-from detnas.genome import ArchGenome
+from detnas.genome import IMGSZ_CHOICES, ArchGenome
 from detnas.proxies import default_proxy, get_proxy
 from detnas.space import SearchSpace, anchored_space
 from detnas.store import Store
@@ -75,9 +75,14 @@ class SearchConfig:
     parent: str | None = None  # stores written before several parents existed: one trained parent folder / .pt
     parents: tuple[str, ...] = ()  # COCO-trained checkpoints (or parent folders) candidates inherit from
     space: str | None = None  # "full", or "anchored" (detnas.space.anchored_space); default: anchored with parents
+    imgsizes: tuple[int, ...] = ()  # input sizes searched with the network (empty: every candidate at recipe.imgsz)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "parents", tuple(str(p) for p in self.parents))
+        object.__setattr__(self, "imgsizes", tuple(sorted(set(self.imgsizes))))
+        bad = [v for v in self.imgsizes if v not in IMGSZ_CHOICES]
+        if bad:
+            raise InputError(f"input size {bad[0]} cannot be searched: choose sizes from 320 to 640 in steps of 32")
         if self.parent and not self.parents:
             object.__setattr__(self, "parents", (self.parent,))
         if self.proxy is None:
@@ -108,6 +113,7 @@ class SearchConfig:
         data = asdict(self)
         data["seeds"] = list(self.seeds)
         data["parents"] = list(self.parents)
+        data["imgsizes"] = list(self.imgsizes)
         return data
 
     @classmethod
@@ -123,6 +129,7 @@ class SearchConfig:
         data["constraints"] = Constraints(**data.get("constraints", {}))
         data["seeds"] = tuple(data.get("seeds", ()))
         data["parents"] = tuple(data.get("parents", ()))
+        data["imgsizes"] = tuple(data.get("imgsizes", ()))
         return cls(**data)
 
 
@@ -186,8 +193,12 @@ class Search:
         self.config = config
         self.data = Path(config.data)
         self.nc = load_data_yaml(self.data).nc
-        self.space = anchored_space(nc=self.nc) if config.space == "anchored" else SearchSpace(nc=self.nc)
-        seeds = [named_design(name, nc=self.nc) for name in config.seeds]
+        sizes = config.imgsizes
+        if config.space == "anchored":
+            self.space = anchored_space(nc=self.nc, imgsizes=sizes)
+        else:
+            self.space = SearchSpace(nc=self.nc, imgsizes=sizes)
+        seeds = [self.space.place(named_design(name, nc=self.nc)) for name in config.seeds]
         self.seed_names = {g.id: name for g, name in zip(seeds, config.seeds, strict=True)}
         if config.strategy == "evolution":
             self.strategy: AgingEvolution | RandomSearch = AgingEvolution(
@@ -314,7 +325,7 @@ class Search:
                 )
             proposal = self.strategy.propose(self.history(), rng)
             genome = proposal.genome
-            cost = genome_cost(genome, imgsz=self.config.recipe.imgsz)
+            cost = genome_cost(genome, imgsz=genome.imgsz or self.config.recipe.imgsz)
             latency = None
             if self.config.constraints.max_latency_ms is not None:
                 latency = self._latency(genome)
@@ -342,7 +353,7 @@ class Search:
         from detnas.evaluate.latency import DEFAULT_THREADS
 
         path = self._write_yaml(genome.id, to_yaml(genome))
-        backend, imgsz = self.config.latency_backend, self.config.recipe.imgsz
+        backend, imgsz = self.config.latency_backend, genome.imgsz or self.config.recipe.imgsz
         device = "cpu" if backend == "onnx" else self.config.device
         key = cache_key(arch_sha256(path), self.nc, imgsz, backend, device, DEFAULT_THREADS)
         cache = LatencyCache(self.evaluator.latency_cache)

@@ -13,7 +13,7 @@ from typing import Any
 
 from detnas.backbone_space import C2PSA_REPEATS, SPPF_KERNELS, STAGE_LEVELS, STEM_CHANNELS, STEM_KERNELS
 from detnas.blocks import BLOCK_TYPES, BOOLS, DOWN_OPS, EXPANSIONS, LEVEL_CHANNELS, REPEATS
-from detnas.genome import ArchGenome, HeadGenome
+from detnas.genome import IMGSZ_CHOICES, ArchGenome, HeadGenome
 from detnas.neck_space import MIN_LEVELS, TOPOLOGIES, node_level, node_names
 
 Path = tuple[str | int, ...]
@@ -39,8 +39,16 @@ class SearchSpace:
     # Anchored to trained designs: genomes keep an anchor's module families (block types, stem kernel, lateral
     # neck, SPPF/C2PSA presence); sampling starts from an anchor and redraws every other gene. ``size`` ignores it.
     anchors: tuple[ArchGenome, ...] = ()
+    # Input sizes searched jointly with the network (each candidate trains, is scored and timed at its own size).
+    # Empty: genomes carry no size and the recipe's applies.
+    imgsizes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        bad_sizes = [v for v in self.imgsizes if type(v) is not int or v not in IMGSZ_CHOICES]
+        if bad_sizes:
+            raise ValueError(
+                f"search space imgsizes={list(self.imgsizes)} must be a subset of {list(IMGSZ_CHOICES)}"
+            )
         catalog: dict[str, tuple[Any, ...]] = {
             "stem_channels": STEM_CHANNELS,
             "stem_kernels": STEM_KERNELS,
@@ -73,7 +81,7 @@ class SearchSpace:
     def sample(self, rng: random.Random) -> ArchGenome:
         """One genome, each gene drawn uniformly from its allowed values (with anchors: within an anchor's families)."""
         if self.anchors:
-            data = _full_dict(rng.choice(self.anchors))
+            data = _full_dict(self.place(rng.choice(self.anchors)))
             for path, values in self.genes(ArchGenome.from_dict(data)):
                 _set(data, path, rng.choice(values))
             _canonicalize(data)
@@ -97,6 +105,7 @@ class SearchSpace:
                 "nodes": [self._sample_block(rng, node_level(n)) for n in node_names(topology, min_level)],
             },
             "head": {"nc": self.nc},
+            **({"imgsz": rng.choice(self.imgsizes)} if self.imgsizes else {}),
         }
         return ArchGenome.from_dict(data)
 
@@ -155,7 +164,21 @@ class SearchSpace:
             slots += self._block_genes(("neck", "nodes", j), neck.nodes[j].type, node_level(name))
         if self.anchors:
             slots = [(path, values) for path, values in slots if path[-1] not in FAMILY_GENES]
+        if self.imgsizes and genome.imgsz is not None:
+            slots.append((("imgsz",), self.imgsizes))
         return [(path, values) for path, values in slots if len(values) > 1]
+
+    def place(self, genome: ArchGenome, imgsz: int | None = None) -> ArchGenome:
+        """The genome at a size this space searches: ``imgsz`` if given, its own if allowed, else the largest.
+
+        Seeds and named designs come without a size; placed at the largest they stand where a user runs them."""
+        if not self.imgsizes:
+            return genome
+        if imgsz is not None:
+            if imgsz not in self.imgsizes:
+                raise ValueError(f"input size {imgsz} is not searched here: choose one of {list(self.imgsizes)}")
+            return genome.with_imgsz(imgsz)
+        return genome if genome.imgsz in self.imgsizes else genome.with_imgsz(max(self.imgsizes))
 
     def _block_genes(self, base: Path, block_type: str, level: int) -> list[tuple[Path, tuple[Any, ...]]]:
         slots = [
@@ -173,6 +196,7 @@ class SearchSpace:
 
     def mutate(self, genome: ArchGenome, rng: random.Random) -> ArchGenome:
         """Change exactly one gene to another allowed value; genes made irrelevant fall back to their defaults."""
+        genome = self.place(genome)
         path, values = rng.choice(self.genes(genome))
         current = _get(_full_dict(genome), path)
         value = rng.choice([v for v in values if v != current])
@@ -203,6 +227,7 @@ class SearchSpace:
         if that cannot make a new genome, single genes are mixed; parents that differ in one gene or less cannot have
         a child unlike both, so then the child is a mutation of ``a``.
         """
+        a, b = self.place(a), self.place(b)
         da, db = _full_dict(a), _full_dict(b)
         if self.anchors and _families(da) != _families(db):
             return self.mutate(a, rng)  # a mix of two families inherits from neither parent
@@ -244,7 +269,7 @@ class SearchSpace:
                 for name in node_names(topology, min_level):
                     count *= self.block_count(node_level(name))
                 neck += count
-        return backbone * neck
+        return backbone * neck * max(1, len(self.imgsizes))
 
     def describe(self) -> dict[str, Any]:
         """Dimensions and choices, for ``detnas space info``."""
@@ -280,6 +305,7 @@ class SearchSpace:
                 "laterals": list(self.laterals),
             },
             "head": "Detect(nc) over the neck's output levels",
+            "imgsz": list(self.imgsizes) or "the recipe's (not searched)",
         }
 
     def head(self) -> HeadGenome:
@@ -312,7 +338,8 @@ def _units(data: dict[str, Any]) -> list[Path]:
     units: list[Path] = [("backbone", "stem_channels"), ("backbone", "stem_kernel")]
     units += [("backbone", "stages", i) for i in range(len(STAGE_LEVELS))]
     units += [("backbone", "sppf"), ("backbone", "sppf_kernel"), ("backbone", "c2psa"), ("backbone", "c2psa_repeats")]
-    return [*units, ("neck",)]
+    units.append(("neck",))
+    return [*units, ("imgsz",)] if "imgsz" in data else units
 
 
 def _genes_flat(da: dict[str, Any], db: dict[str, Any]) -> list[Path]:
@@ -336,7 +363,7 @@ def _genes_flat(da: dict[str, Any], db: dict[str, Any]) -> list[Path]:
             leaves.append(path)
 
     walk({"backbone": da["backbone"], "neck": da["neck"]}, ())
-    return leaves
+    return [*leaves, ("imgsz",)] if "imgsz" in da else leaves
 
 
 def _canonicalize(data: dict[str, Any]) -> None:
@@ -390,7 +417,7 @@ def _deep_copy(value: Any) -> Any:
     return value
 
 
-def anchored_space(*, nc: int = 80) -> SearchSpace:
+def anchored_space(*, nc: int = 80, imgsizes: tuple[int, ...] = ()) -> SearchSpace:
     """The designs COCO-trained YOLO11n/YOLOv8n/YOLOv5nu checkpoints can seed with working weights.
 
     Every genome keeps one of their module families (block types, stem, neck wiring, SPPF/C2PSA) while widths,
@@ -405,4 +432,5 @@ def anchored_space(*, nc: int = 80) -> SearchSpace:
         topologies=("pan",),
         min_levels=(3,),
         anchors=(yolo11n(nc=nc), yolov8n(nc=nc), yolov5nu(nc=nc)),
+        imgsizes=imgsizes,
     )

@@ -29,7 +29,7 @@ def train(
     *,
     data: str | Path,
     epochs: int,
-    imgsz: int = 640,
+    imgsz: int | None = None,
     batch: int = 16,
     device: str = "cpu",
     project: str | Path = DEFAULT_PROJECT,
@@ -47,7 +47,7 @@ def train(
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if imgsz < 32 or batch < 1:
+    if (imgsz is not None and imgsz < 32) or batch < 1:
         raise ValueError(f"need imgsz >= 32 and batch >= 1, got {imgsz} and {batch}")
     data = Path(data).expanduser()
     if not data.is_file():
@@ -64,11 +64,12 @@ def train(
         from detnas.evaluate import check_arch_yaml
 
         check_arch_yaml(resolved.path)
-    model = load_model(resolved).model
+    loaded = load_model(resolved)
+    model = loaded.model
     kwargs: dict[str, Any] = {
         "data": str(data.resolve()),
         "epochs": epochs,
-        "imgsz": imgsz,
+        "imgsz": imgsz or loaded.design_imgsz or 640,
         "batch": batch,
         "device": device,
         "project": str(Path(project).expanduser().resolve()),
@@ -100,15 +101,16 @@ def export(
     model: str | Path,
     *,
     format: str = "onnx",
-    imgsz: int = 640,
+    imgsz: int | None = None,
     device: str = "cpu",
     weights_dir: str | Path | None = None,
     **overrides: Any,
 ) -> Path:
     """Export through Ultralytics (written beside the weights, as Ultralytics does); returns the exported path."""
-    if imgsz < 32:
+    if imgsz is not None and imgsz < 32:
         raise ValueError(f"imgsz must be >= 32, got {imgsz}")
     loaded = load_model(model, weights_dir=weights_dir)
+    imgsz = imgsz or loaded.design_imgsz or 640
     if loaded.kind == "tflite":
         raise ValueError(f"{model} is already an export (TFLite): export its .pt instead")
     if loaded.kind == "yaml":
@@ -135,7 +137,9 @@ def add_train_parser(subparsers) -> None:
     p.add_argument("arch", metavar="ARCH", help="model YAML, .pt checkpoint, or name")
     p.add_argument("--data", required=True, help="Ultralytics data YAML")
     p.add_argument("--epochs", type=int, required=True, help="training epochs")
-    p.add_argument("--imgsz", type=int, default=640, help="image size (default 640)")
+    p.add_argument(
+        "--imgsz", type=int, default=None, help="image size (default: a detnas design's searched size, else 640)"
+    )
     p.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
     p.add_argument("--device", default="cpu", help="cpu, 0, 0,1 ... (default cpu)")
     p.add_argument("--project", default=DEFAULT_PROJECT, help=f"runs folder (default {DEFAULT_PROJECT})")
@@ -196,7 +200,9 @@ def add_export_parser(subparsers) -> None:
     )
     p.add_argument("model", metavar="MODEL", help="weights path or model name")
     p.add_argument("--format", default="onnx", help="Ultralytics export format (default onnx)")
-    p.add_argument("--imgsz", type=int, default=640, help="export image size (default 640)")
+    p.add_argument(
+        "--imgsz", type=int, default=None, help="export size (default: a detnas design's searched size, else 640)"
+    )
     p.add_argument("--device", default="cpu", help="export device (default cpu)")
     p.add_argument("--weights-dir", metavar="DIR", help="folder of named weights")
     p.set_defaults(func=_export_command)

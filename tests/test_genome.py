@@ -89,7 +89,7 @@ def test_wrong_gene_value_names_the_gene(mutate, gene: str) -> None:
 
 
 def test_wrong_value_lists_allowed_values() -> None:
-    with pytest.raises(ValueError, match=r"choose one of \[16, 24, 32, 48, 64\]"):
+    with pytest.raises(ValueError, match=r"choose one of \[8, 16, 24, 32, 48, 64\]"):
         BackboneGenome(
             stem_channels=17,
             stages=tuple(StageGene("Conv", 3, c, _block(channels=c)) for c in (32, 64, 128, 256)),

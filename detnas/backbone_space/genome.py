@@ -7,7 +7,7 @@ from typing import Any
 
 from detnas.blocks import BOOLS, DOWN_OPS, LEVEL_CHANNELS, BlockGene, _known_fields, check_choice
 
-STEM_CHANNELS: tuple[int, ...] = (16, 24, 32, 48, 64)
+STEM_CHANNELS: tuple[int, ...] = (8, 16, 24, 32, 48, 64)  # 8: YOLO11n thinned to width 0.5
 STEM_KERNELS: tuple[int, ...] = (3, 6)  # 3: YOLOv8/YOLO11 stem; 6: YOLOv5's 6x6 stem (padding 2)
 DEFAULT_STEM_KERNEL = 3
 STAGE_LEVELS: tuple[int, ...] = (2, 3, 4, 5)

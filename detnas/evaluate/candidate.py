@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,16 @@ from .record import PHASES, Cost, EpochLosses, Evaluation, LatencyRecord, Metric
 from .training import read_epoch_losses
 
 KILL_GRACE_S = 5.0
+
+
+def _at_design_size(recipe: Recipe, arch: dict[str, Any], path: Path) -> Recipe:
+    """A design searched at its own input size (``imgsz:`` in its YAML) is trained, scored and timed at that size."""
+    size = arch.get("imgsz")
+    if size is None:
+        return recipe
+    if type(size) is not int or not 32 <= size <= 4096 or size % 32:
+        raise InputError(f"architecture YAML {path}: imgsz {size!r} must be a multiple of 32 (e.g. 320 or 640)")
+    return replace(recipe, imgsz=size)
 
 
 def default_timeout(recipe: Recipe) -> float | None:
@@ -170,7 +181,7 @@ def evaluate_candidate(
     started = time.perf_counter()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     arch_yaml = Path(arch_yaml).expanduser().resolve()
-    load_arch_yaml(arch_yaml)
+    recipe = _at_design_size(recipe, load_arch_yaml(arch_yaml), arch_yaml)
     parents = _parent_paths(parent_weights)
     if get_proxy(proxy).inherits:
         if not parents:
