@@ -43,7 +43,6 @@ from pathlib import Path
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 
-import yaml  # noqa: E402
 
 from detnas.architecture import write_yaml  # noqa: E402
 from detnas.cost import genome_cost  # noqa: E402
@@ -57,6 +56,7 @@ from detnas.models import default_parents  # noqa: E402
 from detnas.proxies import PRETRAINED_DEFAULT_PROXY  # noqa: E402
 from detnas.proxies.agreement import bootstrap_interval, kendall_tau_b  # noqa: E402
 from detnas.space import anchored_space  # noqa: E402
+from detnas.splits import split_val as split_val_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "pretrained_fidelity.json"
@@ -68,25 +68,7 @@ SCORES = ("pretrained-zero", "pretrained", "tse", "val-loss")
 
 def split_val(out: Path) -> tuple[Path, Path]:
     """Data YAMLs for the search half and the held-out half of coco_proxy's val images (see the protocol)."""
-    source = dataset_yaml("coco_proxy")
-    spec = yaml.safe_load(source.read_text())
-    lines = sorted(x for x in (source.parent / spec["val"]).read_text().splitlines() if x.strip())
-    random.Random(0).shuffle(lines)
-    half = len(lines) // 2
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, part in (("search", lines[:half]), ("heldout", lines[half:])):
-        images = out / f"val_{name}.txt"
-        images.write_text("\n".join(str((source.parent / x).resolve()) for x in sorted(part)) + "\n")
-        data = {
-            "train": str((source.parent / spec["train"]).resolve()),
-            "val": str(images),
-            "names": spec["names"],
-        }
-        path = out / f"coco_proxy_{name}.yaml"
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
-        paths.append(path)
-    return paths[0], paths[1]
+    return split_val_of(dataset_yaml("coco_proxy"), out, seed=0)
 
 
 def architectures(parents: list) -> list[tuple[str, ArchGenome]]:

@@ -659,15 +659,31 @@ def add_benchmark_parser(subparsers) -> None:
     p.add_argument(
         "--baselines",
         nargs="*",
-        default=list(DEFAULT_BASELINES),
+        default=None,
         metavar="NAME",
         help="equal-budget baselines per run folder (default yolo11n yolov8n; none: pass no name)",
     )
     p.add_argument(
         "--latency-backend",
         choices=["torch", "onnx"],
-        default="torch",
+        default=None,
         help="backend for Ultralytics checkpoints (default torch)",
+    )
+    p.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=None,
+        metavar="SIZES",
+        help="pretrained-anchored run folders: input sizes of the baseline curves (default 640,512,416,320)",
+    )
+    p.add_argument(
+        "--checkpoints",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="PT",
+        help="pretrained-anchored run folders: COCO-trained checkpoints drawn as baselines (default: the run's "
+        "parents)",
     )
     p.add_argument("--threads", type=int, default=DEFAULT_THREADS, help=f"latency threads (default {DEFAULT_THREADS})")
     p.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, help=f"warm-up runs (default {DEFAULT_WARMUP})")
@@ -675,9 +691,82 @@ def add_benchmark_parser(subparsers) -> None:
     p.set_defaults(func=_benchmark_command)
 
 
+def _sizes(text: str) -> tuple[int, ...]:
+    from detnas.cli import parse_sizes
+
+    sizes = parse_sizes(text)
+    if not sizes:
+        raise ValueError("--sizes needs at least one size")
+    return tuple(sorted(sizes, reverse=True))
+
+
+def _anchored_run(models: list[str]) -> Path | None:
+    """The one run folder given when it is a pretrained-anchored search (its candidates inherit checkpoints)."""
+    if len(models) != 1 or not is_run_folder(models[0]):
+        return None
+    return Path(models[0]) if _run_config(Path(models[0])).get("parents") else None
+
+
+def _frontier_command(args, run: Path) -> int:
+    """``detnas benchmark RUN`` for a pretrained-anchored run: the protocol of ``detnas.frontier``."""
+    from detnas.evaluate.cli import resolve_data
+    from detnas.frontier import DEFAULT_SIZES, FrontierProtocol, markdown, run_frontier, write_results
+
+    ignored = [
+        flag
+        for flag, value in (
+            ("--imgsz", args.imgsz),
+            ("--baselines", args.baselines),
+            ("--latency-backend", args.latency_backend),
+        )
+        if value is not None
+    ]
+    if ignored:
+        raise ValueError(
+            f"{ignored[0]} does not apply to a pretrained-anchored run folder: its benchmark measures every size of "
+            "--sizes with ONNX Runtime against the --checkpoints (drop the option)"
+        )
+    for path in args.checkpoints or ():
+        if not path.is_file():
+            raise ValueError(f"checkpoint {path} does not exist: pass COCO-trained .pt files to --checkpoints")
+    protocol = FrontierProtocol(
+        sizes=args.sizes or DEFAULT_SIZES, threads=args.threads, warmup=args.warmup, rounds=args.runs
+    )
+    out = Path(args.out)
+    heldout = resolve_data(args.data) if args.data else None
+    result = run_frontier(
+        run,
+        out,
+        heldout=heldout,
+        checkpoints=args.checkpoints,
+        protocol=protocol,
+        log=lambda text: print(text, file=sys.stderr),
+    )
+    if not result["rows"]:
+        print(f"error: {run}: no row could be measured (see the messages above)", file=sys.stderr)
+        return 1
+    meta = {"protocol": protocol.to_dict(), "run": str(run), "heldout": result["heldout"]}
+    paths = write_results(result["rows"], meta, out / "frontier.json", f"{run}: found designs against checkpoints")
+    print(markdown(result["rows"]))
+    print("wrote", ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
 def _benchmark_command(args) -> int:
     from detnas.designs import NAMED_DESIGNS
 
+    if args.threads < 1 or args.runs < 2 or args.warmup < 0:
+        raise ValueError(
+            f"need --threads >= 1, --runs >= 2, --warmup >= 0; got {args.threads}, {args.runs}, {args.warmup}"
+        )
+    run = _anchored_run(args.models)
+    if run is not None:
+        return _frontier_command(args, run)
+    for flag, value in (("--sizes", args.sizes), ("--checkpoints", args.checkpoints)):
+        if value is not None:
+            raise ValueError(f"{flag} applies to one pretrained-anchored search run folder only: drop it here")
+    args.baselines = list(DEFAULT_BASELINES) if args.baselines is None else args.baselines
+    args.latency_backend = args.latency_backend or "torch"
     unknown = sorted(set(args.baselines) - set(NAMED_DESIGNS))
     if unknown:
         raise ValueError(f"unknown baseline(s) {unknown}: choose from {sorted(NAMED_DESIGNS)}")

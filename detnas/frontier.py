@@ -1,0 +1,525 @@
+"""The accuracy-latency picture a user decides by: found designs beside the checkpoints they would otherwise pick.
+
+Protocol (``FrontierProtocol``; every figure of ``benchmarks/pretrained_frontier.py`` and of ``detnas benchmark`` on
+a pretrained-anchored run comes from it):
+
+- **Held-out images.** mAP is measured on val images the search never scored (``detnas.splits``: the search used
+  one half, this uses the other), with pycocotools (COCO JSON where the images have it, else GT built from the YOLO
+  labels), at the row's input size.
+- **Same start, same fine-tune.** Every network starts from the COCO-trained checkpoints by the same inheritance
+  the search uses (copy, importance slicing with reconstruction, Net2Net growth), then gets one identical
+  fine-tune: ``recipe`` at the row's own input size. Baselines: each checkpoint *as shipped* (no fine-tune) and
+  *after the same fine-tune*, at every size of ``sizes`` (their own accuracy-latency curve); YOLO11n thinned to
+  width 0.75 and 0.5 (the naive pruning a user tries first) with the same inheritance and fine-tune.
+- **Latency, one run.** ONNX Runtime on CPU, batch 1, ``threads`` fixed, every network exported at its size; all
+  sessions are warmed, then timed in ``rounds`` interleaved rounds (one run of each network per round, in a
+  shuffled order), so machine load hits every row alike. Median and inter-quartile range per row. INT8 TFLite
+  exports are timed with the TFLite interpreter (another backend: listed, not on the ONNX curves).
+
+Each row's result is a JSON file in ``OUT/rows/`` written when it is done, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from detnas.evaluate.recipe import Recipe, fine_tune_recipe
+from detnas.genome import ArchGenome
+
+DEFAULT_SIZES = (640, 512, 416, 320)
+THIN_WIDTHS = (0.75, 0.5)
+ROW_FIELDS = (
+    "name",
+    "kind",
+    "model",
+    "variant",
+    "imgsz",
+    "params",
+    "gflops",
+    "map50_95",
+    "map50",
+    "latency_ms",
+    "latency_spread_ms",
+    "latency_backend",
+    "genome_id",
+    "inherited_fraction",
+    "parent",
+)
+
+
+def final_recipe() -> Recipe:
+    """The one fine-tune every network gets: one pass over 256 seeded training images, AdamW 1e-4, no mosaic."""
+    return fine_tune_recipe(subset=256, epochs=1)
+
+
+@dataclass(frozen=True)
+class FrontierProtocol:
+    recipe: Recipe = field(default_factory=final_recipe)
+    sizes: tuple[int, ...] = DEFAULT_SIZES
+    threads: int = 2
+    warmup: int = 10
+    rounds: int = 30
+    max_found: int = 6  # front designs carried to the final fine-tune, spread along latency
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"recipe": self.recipe.to_dict()}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One network at one input size, and how it is made."""
+
+    name: str
+    kind: str  # found | baseline
+    model: str  # yolo11n, yolo11n-w0.75, found-<id>
+    variant: str  # shipped | fine-tuned | int8
+    imgsz: int
+    genome: ArchGenome | None  # None: an INT8 export
+    parents: tuple[Path, ...]  # checkpoints it inherits from (shipped: the checkpoint itself)
+
+    @property
+    def slug(self) -> str:
+        return f"{self.model}_{self.variant}_{self.imgsz}".replace(".", "")
+
+
+def baseline_plans(checkpoints: Sequence[Path], protocol: FrontierProtocol) -> list[Plan]:
+    """Each checkpoint as shipped and fine-tuned at every size; YOLO11n thinned (when its checkpoint is given)."""
+    from detnas.designs import thinned
+    from detnas.inherit.checkpoint import load_parent
+
+    plans: list[Plan] = []
+    for path in checkpoints:
+        genome = load_parent(path).genome
+        model = Path(path).stem
+        for size in protocol.sizes:
+            for variant in ("shipped", "fine-tuned"):
+                plans.append(
+                    Plan(
+                        f"{model} {variant} @{size}", "baseline", model, variant, size, genome.with_imgsz(size), (path,)
+                    )
+                )
+        if model == "yolo11n":
+            for width in THIN_WIDTHS:
+                slim = thinned(genome, width=width)
+                for size in protocol.sizes:
+                    name = f"{model}-w{width}"
+                    plans.append(
+                        Plan(
+                            f"{name} fine-tuned @{size}",
+                            "baseline",
+                            name,
+                            "fine-tuned",
+                            size,
+                            slim.with_imgsz(size),
+                            (path,),
+                        )
+                    )
+    return plans
+
+
+def int8_plans(folder: Path) -> list[Plan]:
+    """INT8 TFLite exports found in ``folder`` (``yolo11n_integer_quant.tflite``, ``yolov8n_int8.tflite`` ...)."""
+    plans = []
+    for path in sorted(folder.glob("*.tflite")) if folder.is_dir() else []:
+        model = path.stem.split("_")[0]
+        plans.append(Plan(f"{model} INT8 TFLite @640", "baseline", model, "int8", 640, None, (path,)))
+    return plans
+
+
+def found_plans(run: Path, parents: Sequence[Path], protocol: FrontierProtocol) -> list[Plan]:
+    """The run's Pareto front (score up, latency down), at most ``max_found`` designs spread along latency."""
+    from detnas.pareto import non_dominated_ranks
+    from detnas.search import STORE_NAME
+    from detnas.store import Store
+
+    store = Store(run / STORE_NAME)
+    try:
+        done = [c for c in store.candidates("done") if c.score is not None and c.latency_ms is not None]
+    finally:
+        store.close()
+    if not done:
+        raise ValueError(f"{run}: the search has no finished candidate to benchmark")
+    ranks = non_dominated_ranks([(float(c.score), float(c.latency_ms)) for c in done])
+    front = sorted((c for c, r in zip(done, ranks, strict=True) if r == 0), key=lambda c: c.latency_ms)
+    if len(front) > protocol.max_found:  # evenly spaced by rank along latency, both ends kept
+        step = (len(front) - 1) / (protocol.max_found - 1)
+        front = [front[round(i * step)] for i in range(protocol.max_found)]
+    plans = []
+    for c in front:
+        genome = ArchGenome.from_json(c.genome_json)
+        size = genome.imgsz or protocol.sizes[0]
+        name = f"found-{c.genome_id}"
+        plans.append(
+            Plan(f"{name} @{size}", "found", name, "fine-tuned", size, genome.with_imgsz(size), tuple(parents))
+        )
+    return plans
+
+
+# ---- making and scoring one row ------------------------------------------------------------------------------------
+
+
+def _score_row(plan: Plan, heldout: Path, protocol: FrontierProtocol, workdir: Path) -> dict[str, Any]:
+    """Weights, pycocotools mAP on the held-out images, params and GFLOPs of one row (no latency yet)."""
+    from detnas.architecture import write_yaml
+    from detnas.cost import genome_cost
+    from detnas.evaluate.candidate import evaluate_candidate
+    from detnas.evaluate.data import prepare_data
+    from detnas.evaluate.metrics import run_validation
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    recipe = replace(protocol.recipe, imgsz=plan.imgsz)
+    row: dict[str, Any] = {
+        "name": plan.name,
+        "kind": plan.kind,
+        "model": plan.model,
+        "variant": plan.variant,
+        "imgsz": plan.imgsz,
+    }
+    if plan.variant in ("shipped", "int8"):
+        prepared = prepare_data(heldout, recipe, workdir / "data", check=False)
+        weights = plan.parents[0]
+        metrics = run_validation(
+            weights,
+            prepared.data_yaml,
+            imgsz=plan.imgsz,
+            batch=8,
+            device="cpu",
+            save_dir=workdir / "val",
+            names=prepared.names,
+            val_images=prepared.val_images,
+            coco_annotations=prepared.coco_annotations,
+        )
+        row.update(weights=str(weights), inherited_fraction=1.0, parent=weights.name)
+    else:
+        assert plan.genome is not None
+        arch = write_yaml(plan.genome, workdir / f"{plan.slug}.yaml")
+        evaluation = evaluate_candidate(
+            arch,
+            heldout,
+            recipe,
+            workdir=workdir / "eval",
+            proxy="pretrained",
+            parent_weights=plan.parents,
+            latency_backend=None,
+            measure_map=True,
+            genome_id=plan.genome.id,
+        )
+        if evaluation.status != "ok" or evaluation.metrics is None:
+            raise RuntimeError(f"{plan.name}: {evaluation.failure_reason}")
+        metrics = evaluation.metrics
+        inheritance = json.loads((workdir / "eval" / "result.json").read_text()).get("inheritance", {})
+        row.update(
+            weights=evaluation.weights_last,
+            inherited_fraction=inheritance.get("fraction"),
+            parent=inheritance.get("parent"),
+            reconstruction=inheritance.get("reconstruction"),
+            fine_tune_seconds=evaluation.phase_seconds.get("train"),
+        )
+    if plan.genome is not None:
+        cost = genome_cost(plan.genome, imgsz=plan.imgsz)
+        row.update(params=cost.params, gflops=cost.gflops, genome_id=plan.genome.architecture.id)
+    else:
+        row.update(params=None, gflops=None, genome_id=None)
+    row.update(map50_95=metrics.map50_95, map50=metrics.map50, metric_source=metrics.metric_source)
+    return row
+
+
+def score_rows(plans: Sequence[Plan], heldout: Path, protocol: FrontierProtocol, out: Path, log=print) -> list[dict]:
+    """Every row's mAP (cached per row in ``OUT/rows``)."""
+    rows = []
+    for plan in plans:
+        path = out / "rows" / f"{plan.slug}.json"
+        if path.is_file():
+            rows.append(json.loads(path.read_text()))
+            continue
+        started = time.perf_counter()
+        try:
+            row = _score_row(plan, heldout, protocol, out / "work" / plan.slug)
+        except Exception as error:  # a row that cannot be made is reported, the rest goes on
+            log(f"  {plan.name}: not measured: {str(error).splitlines()[0][:200]}")
+            continue
+        row["score_seconds"] = round(time.perf_counter() - started, 1)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(row, indent=1))
+        log(f"  {plan.name}: mAP50-95 {row['map50_95']:.4f} ({row['score_seconds']:.0f} s)")
+        rows.append(row)
+    return rows
+
+
+# ---- latency: every network in one interleaved run -----------------------------------------------------------------
+
+
+def time_rows(rows: list[dict], protocol: FrontierProtocol, out: Path, log=print) -> None:
+    """ONNX Runtime latency of every non-INT8 row, interleaved (see the protocol); TFLite rows with its interpreter."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from detnas.evaluate.latency import export_onnx, summarize
+
+    sessions = {}
+    for row in rows:
+        if row["variant"] == "int8" or row.get("latency_backend"):
+            continue
+        onnx_dir = out / "onnx" / f"{row['model']}_{row['imgsz']}".replace(".", "")
+        found = sorted(onnx_dir.glob("*.onnx"))
+        path = found[0] if found else export_onnx(Path(row["weights"]), row["imgsz"], onnx_dir)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = protocol.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        x = np.random.default_rng(0).random((1, 3, row["imgsz"], row["imgsz"]), dtype=np.float32)
+        sessions[row["name"]] = (session, {session.get_inputs()[0].name: x})
+    if sessions:
+        log(
+            f"  timing {len(sessions)} networks: {protocol.warmup} warm-up runs each, "
+            f"{protocol.rounds} interleaved rounds"
+        )
+        for session, feed in sessions.values():
+            for _ in range(protocol.warmup):
+                session.run(None, feed)
+        times: dict[str, list[float]] = {name: [] for name in sessions}
+        order = list(sessions)
+        rng = random.Random(0)
+        for _ in range(protocol.rounds):
+            rng.shuffle(order)
+            for name in order:
+                session, feed = sessions[name]
+                t0 = time.perf_counter()
+                session.run(None, feed)
+                times[name].append((time.perf_counter() - t0) * 1e3)
+        for row in rows:
+            if row["name"] in times:
+                s = summarize(times[row["name"]])
+                row.update(
+                    latency_ms=round(s["median_ms"], 3),
+                    latency_spread_ms=round(s["iqr_ms"], 3),
+                    latency_backend=f"onnxruntime cpu {protocol.threads} threads",
+                )
+    for row in rows:
+        if row["variant"] == "int8" and not row.get("latency_backend"):
+            from detnas.benchmark import LatencySettings, time_tflite
+
+            settings = LatencySettings("tflite", protocol.threads, protocol.warmup, protocol.rounds)
+            record = time_tflite(Path(row["weights"]), settings)
+            row.update(
+                latency_ms=round(record.median_ms, 3),
+                latency_spread_ms=round(record.iqr_ms, 3),
+                latency_backend=f"tflite interpreter {protocol.threads} threads",
+            )
+
+
+# ---- what the picture says -----------------------------------------------------------------------------------------
+
+
+def curves(rows: Sequence[dict]) -> dict[str, list[dict]]:
+    """Rows grouped into curves: one per (model, variant), sorted by latency; the found designs form one."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        if row.get("latency_ms") is None or row["variant"] == "int8":
+            continue
+        key = "found" if row["kind"] == "found" else f"{row['model']} {row['variant']}"
+        groups.setdefault(key, []).append(row)
+    return {k: sorted(v, key=lambda r: r["latency_ms"]) for k, v in groups.items()}
+
+
+def dominance(rows: Sequence[dict]) -> dict[str, Any]:
+    """For each baseline curve: the points a found design dominates (higher mAP50-95 at lower latency), by how much."""
+    groups = curves(rows)
+    found = groups.get("found", [])
+    verdicts: dict[str, Any] = {}
+    for key, points in groups.items():
+        if key == "found":
+            continue
+        beaten = []
+        for p in points:
+            better = [f for f in found if f["map50_95"] > p["map50_95"] and f["latency_ms"] < p["latency_ms"]]
+            if better:
+                best = max(better, key=lambda f: f["map50_95"] - p["map50_95"])
+                beaten.append(
+                    {
+                        "baseline": p["name"],
+                        "by": best["name"],
+                        "map_gain": round(best["map50_95"] - p["map50_95"], 4),
+                        "latency_ratio": round(best["latency_ms"] / p["latency_ms"], 3),
+                    }
+                )
+        verdicts[key] = {"points": len(points), "dominated": len(beaten), "details": beaten}
+    return verdicts
+
+
+def goal(rows: Sequence[dict]) -> dict[str, Any]:
+    """The issue's bar: a found design with at least YOLO11n's shipped 640 px mAP50-95 at <= 0.75x its latency; and
+    at every thinned YOLO11n point a found design at no more latency with at least its mAP."""
+    ref = next(
+        (
+            r
+            for r in rows
+            if r["model"] == "yolo11n" and r["variant"] == "shipped" and r["imgsz"] == 640 and r.get("latency_ms")
+        ),
+        None,
+    )
+    found = [r for r in rows if r["kind"] == "found" and r.get("latency_ms")]
+    result: dict[str, Any] = {"reference": ref["name"] if ref else None, "met_speed_goal": None}
+    if ref:
+        hits = [f for f in found if f["map50_95"] >= ref["map50_95"] and f["latency_ms"] <= 0.75 * ref["latency_ms"]]
+        result["faster_at_equal_map"] = [f["name"] for f in hits]
+        result["met_speed_goal"] = bool(hits)
+        best = max(found, key=lambda f: f["map50_95"], default=None)
+        if best:
+            result["best_found"] = {
+                "name": best["name"],
+                "map_vs_ref": round(best["map50_95"] - ref["map50_95"], 4),
+                "latency_ratio": round(best["latency_ms"] / ref["latency_ms"], 3),
+            }
+    thin = [r for r in rows if "-w" in r["model"] and r.get("latency_ms")]
+    above = [
+        t["name"]
+        for t in thin
+        if any(f["latency_ms"] <= t["latency_ms"] and f["map50_95"] >= t["map50_95"] for f in found)
+    ]
+    result["thinned_points_matched"] = f"{len(above)}/{len(thin)}"
+    result["front_above_thinning"] = bool(thin) and len(above) == len(thin)
+    return result
+
+
+def markdown(rows: Sequence[dict]) -> str:
+    lines = [
+        "| name | kind | size | params | GFLOPs | mAP50-95 | mAP50 | latency ms (IQR) | backend |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    order = sorted(rows, key=lambda r: (r["kind"] != "found", r["model"], r["variant"], -r["imgsz"]))
+    for r in order:
+        params = f"{r['params'] / 1e6:.2f}M" if r.get("params") else "-"
+        gflops = f"{r['gflops']:.2f}" if r.get("gflops") else "-"
+        lat = f"{r['latency_ms']:.1f} ({r['latency_spread_ms']:.1f})" if r.get("latency_ms") is not None else "-"
+        lines.append(
+            f"| {r['name']} | {r['kind']} | {r['imgsz']} | {params} | {gflops} | {r['map50_95']:.4f} | "
+            f"{r['map50']:.4f} | {lat} | {r.get('latency_backend', '-')} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(rows: Sequence[dict], path: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 6))
+    styles = {"shipped": ("o", "--"), "fine-tuned": ("s", "-")}
+    for key, points in curves(rows).items():
+        xs, ys = [p["latency_ms"] for p in points], [p["map50_95"] for p in points]
+        if key == "found":
+            ax.plot(xs, ys, "*-", color="crimson", markersize=14, linewidth=2, label="found (detnas)", zorder=5)
+            for p in points:
+                ax.annotate(
+                    f"{p['imgsz']}",
+                    (p["latency_ms"], p["map50_95"]),
+                    textcoords="offset points",
+                    xytext=(6, -10),
+                    fontsize=8,
+                    color="crimson",
+                )
+            continue
+        model, variant = key.rsplit(" ", 1)
+        marker, line = styles.get(variant, ("^", ":"))
+        ax.plot(xs, ys, marker=marker, linestyle=line, label=f"{model} ({variant})", alpha=0.8)
+        for p in points:
+            ax.annotate(
+                f"{p['imgsz']}",
+                (p["latency_ms"], p["map50_95"]),
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize=7,
+                alpha=0.7,
+            )
+    ax.set_xlabel("latency (ms, ONNX Runtime CPU, batch 1, median of interleaved runs)")
+    ax.set_ylabel("mAP50-95 on held-out images (pycocotools)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_results(rows: list[dict], meta: dict[str, Any], json_path: Path, title: str) -> dict[str, Path]:
+    """JSON (rows + protocol + verdicts), CSV and PNG beside it."""
+    rows = sorted(rows, key=lambda r: (r["kind"] != "found", r["model"], r["variant"], -r["imgsz"]))
+    payload = meta | {"rows": rows, "dominance": dominance(rows), "goal": goal(rows)}
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(payload, indent=1, default=str))
+    csv_path = json_path.with_suffix(".csv")
+    with csv_path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=ROW_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    png = plot(rows, json_path.with_suffix(".png"), title)
+    return {"json": json_path, "csv": csv_path, "png": png}
+
+
+def median_or_none(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def heldout_for(run_data: Path) -> Path | None:
+    """The held-out half beside a search half written by ``detnas.splits`` (``X_search.yaml`` -> ``X_heldout.yaml``)."""
+    if run_data.stem.endswith("_search"):
+        twin = run_data.with_name(run_data.stem[: -len("_search")] + "_heldout.yaml")
+        if twin.is_file():
+            return twin
+    return None
+
+
+def run_frontier(
+    run: Path,
+    out: Path,
+    *,
+    heldout: Path | None = None,
+    checkpoints: Sequence[Path] | None = None,
+    int8_dir: Path | None = None,
+    protocol: FrontierProtocol | None = None,
+    log=print,
+) -> dict[str, Any]:
+    """Score and time the run's front and the baselines under the protocol; returns rows plus what was used.
+
+    ``heldout``: data YAML whose val images the search never scored (default: the twin of the run's search half).
+    ``checkpoints``: the baselines' COCO-trained checkpoints (default: the run's parents).
+    """
+    from detnas.search import STORE_NAME, SearchConfig
+    from detnas.store import Store
+
+    protocol = protocol or FrontierProtocol()
+    store = Store(run / STORE_NAME)
+    try:
+        config = SearchConfig.from_dict(store.get_meta("config"))
+    finally:
+        store.close()
+    parents = tuple(Path(p) for p in config.parents)
+    if not parents:
+        raise ValueError(f"{run} is not a pretrained-anchored search (no parent checkpoints): benchmark it without it")
+    heldout = heldout or heldout_for(Path(config.data))
+    if heldout is None:
+        raise ValueError(
+            f"{run} searched {config.data}: pass held-out images with --data (a data YAML whose val images the "
+            "search never scored), or search on a split made by detnas.splits.split_val"
+        )
+    checkpoints = tuple(checkpoints) if checkpoints is not None else parents
+    plans = found_plans(run, parents, protocol) + baseline_plans(checkpoints, protocol)
+    plans += int8_plans(int8_dir) if int8_dir else []
+    log(f"{len(plans)} rows: scoring on {heldout}")
+    rows = score_rows(plans, heldout, protocol, out, log=log)
+    time_rows(rows, protocol, out, log=log)
+    return {"rows": rows, "heldout": str(heldout), "search_data": config.data, "parents": [str(p) for p in parents]}
