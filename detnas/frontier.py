@@ -10,7 +10,9 @@ a pretrained-anchored run comes from it):
   the search uses (copy, importance slicing with reconstruction, Net2Net growth), then gets one identical
   fine-tune: ``recipe`` at the row's own input size. Baselines: each checkpoint *as shipped* (no fine-tune) and
   *after the same fine-tune*, at every size of ``sizes`` (their own accuracy-latency curve); YOLO11n thinned to
-  width 0.75 and 0.5 (the naive pruning a user tries first) with the same inheritance and fine-tune.
+  width 0.75 and 0.5 (the naive pruning a user tries first) with the same inheritance and fine-tune. Found designs
+  appear twice too: *inherited* (as the search made them, no fine-tune: the counterpart of *shipped*) and *after
+  the same fine-tune*.
 - **Latency, one run.** ONNX Runtime on CPU, batch 1, ``threads`` fixed, every network exported at its size; all
   sessions are warmed, then timed in ``rounds`` interleaved rounds (one run of each network per round, in a
   shuffled order), so machine load hits every row alike. Median and inter-quartile range per row. INT8 TFLite
@@ -157,9 +159,10 @@ def found_plans(run: Path, parents: Sequence[Path], protocol: FrontierProtocol) 
         genome = ArchGenome.from_json(c.genome_json)
         size = genome.imgsz or protocol.sizes[0]
         name = f"found-{c.genome_id}"
-        plans.append(
-            Plan(f"{name} @{size}", "found", name, "fine-tuned", size, genome.with_imgsz(size), tuple(parents))
-        )
+        for variant in ("inherited", "fine-tuned"):  # inherited: as the search made it, like a shipped checkpoint
+            plans.append(
+                Plan(f"{name} {variant} @{size}", "found", name, variant, size, genome.with_imgsz(size), tuple(parents))
+            )
     return plans
 
 
@@ -206,7 +209,7 @@ def _score_row(plan: Plan, heldout: Path, protocol: FrontierProtocol, workdir: P
             heldout,
             recipe,
             workdir=workdir / "eval",
-            proxy="pretrained",
+            proxy="pretrained-zero" if plan.variant == "inherited" else "pretrained",
             parent_weights=plan.parents,
             latency_backend=None,
             measure_map=True,
@@ -327,7 +330,7 @@ def curves(rows: Sequence[dict]) -> dict[str, list[dict]]:
     for row in rows:
         if row.get("latency_ms") is None or row["variant"] == "int8":
             continue
-        key = "found" if row["kind"] == "found" else f"{row['model']} {row['variant']}"
+        key = f"found {row['variant']}" if row["kind"] == "found" else f"{row['model']} {row['variant']}"
         groups.setdefault(key, []).append(row)
     return {k: sorted(v, key=lambda r: r["latency_ms"]) for k, v in groups.items()}
 
@@ -335,10 +338,10 @@ def curves(rows: Sequence[dict]) -> dict[str, list[dict]]:
 def dominance(rows: Sequence[dict]) -> dict[str, Any]:
     """For each baseline curve: the points a found design dominates (higher mAP50-95 at lower latency), by how much."""
     groups = curves(rows)
-    found = groups.get("found", [])
+    found = [r for key, points in groups.items() if key.startswith("found ") for r in points]
     verdicts: dict[str, Any] = {}
     for key, points in groups.items():
-        if key == "found":
+        if key.startswith("found "):
             continue
         beaten = []
         for p in points:
@@ -419,8 +422,19 @@ def plot(rows: Sequence[dict], path: Path, title: str) -> Path:
     styles = {"shipped": ("o", "--"), "fine-tuned": ("s", "-")}
     for key, points in curves(rows).items():
         xs, ys = [p["latency_ms"] for p in points], [p["map50_95"] for p in points]
-        if key == "found":
-            ax.plot(xs, ys, "*-", color="crimson", markersize=14, linewidth=2, label="found (detnas)", zorder=5)
+        if key.startswith("found "):
+            tuned = key.endswith("fine-tuned")
+            color = "crimson" if tuned else "darkorange"
+            ax.plot(
+                xs,
+                ys,
+                "*-" if tuned else "*--",
+                color=color,
+                markersize=14,
+                linewidth=2,
+                zorder=5,
+                label=f"found by detnas ({key.split(' ', 1)[1]})",
+            )
             for p in points:
                 ax.annotate(
                     f"{p['imgsz']}",
@@ -428,7 +442,7 @@ def plot(rows: Sequence[dict], path: Path, title: str) -> Path:
                     textcoords="offset points",
                     xytext=(6, -10),
                     fontsize=8,
-                    color="crimson",
+                    color=color,
                 )
             continue
         model, variant = key.rsplit(" ", 1)
