@@ -27,11 +27,11 @@ from detnas.genome import ArchGenome
 from detnas.proxies import default_proxy, get_proxy
 from detnas.space import SearchSpace, anchored_space
 from detnas.store import Store
-from detnas.strategy import AgingEvolution, RandomSearch, Trial
+from detnas.strategy import AgingEvolution, PolicyState, RandomSearch, ReinforceSearch, Trial
 
 STORE_NAME = "search.sqlite"
 LOCK_NAME = ".lock"
-STRATEGIES = ("evolution", "random")
+STRATEGIES = ("evolution", "random", "rl")
 SPACES = ("full", "anchored")
 
 
@@ -172,6 +172,8 @@ def _restore_rng(state: list[Any]) -> random.Random:
 class Search:
     """One search over one run folder. Use :meth:`create` for a new search and :meth:`open` to resume one."""
 
+    strategy: AgingEvolution | RandomSearch | ReinforceSearch
+
     def __init__(
         self,
         folder: Path,
@@ -190,12 +192,18 @@ class Search:
         seeds = [named_design(name, nc=self.nc) for name in config.seeds]
         self.seed_names = {g.id: name for g, name in zip(seeds, config.seeds, strict=True)}
         if config.strategy == "evolution":
-            self.strategy: AgingEvolution | RandomSearch = AgingEvolution(
+            self.strategy = AgingEvolution(
                 self.space,
                 population_size=config.population,
                 tournament_size=min(config.tournament or max(2, config.population // 2), config.population),
                 crossover_probability=config.crossover_probability,
                 seeds=seeds,
+            )
+        elif config.strategy == "rl":
+            # the policy learned so far lives in the store (saved with every proposal): a killed search resumes it
+            saved = store.strategy_state("policy")
+            self.strategy = ReinforceSearch(
+                self.space, seeds=seeds, state=PolicyState.from_dict(saved) if saved else PolicyState()
             )
         else:
             self.strategy = RandomSearch(self.space, seeds=seeds)
@@ -326,7 +334,7 @@ class Search:
                 yaml=to_yaml(genome),
                 origin=origin,
                 parents=proposal.parents,
-                state={"rng": _rng_state(rng)},
+                state=self._strategy_state(rng),
                 status="infeasible" if reason else "pending",
                 params=cost.params,
                 gflops=cost.gflops,
@@ -335,6 +343,13 @@ class Search:
             )
             if reason is None:
                 return genome.id
+
+    def _strategy_state(self, rng: random.Random) -> dict[str, Any]:
+        """What the store keeps of the strategy with each proposal: the rng, and a learning strategy's policy."""
+        state: dict[str, Any] = {"rng": _rng_state(rng)}
+        if isinstance(self.strategy, ReinforceSearch):
+            state["policy"] = self.strategy.state.to_dict()
+        return state
 
     def _latency(self, genome: ArchGenome) -> float:
         """Latency of a genome under the search's protocol, cached with the evaluator's cache."""
