@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from detnas.genome import ArchGenome
-from detnas.pareto import crowding_distances, non_dominated_ranks
+from detnas.pareto import crowding_distances, non_dominated_ranks, pareto_front
 from detnas.space import SearchSpace, _families, _full_dict, _get
 
 
@@ -72,6 +72,11 @@ class AgingEvolution:
     tournament_size: int = 8
     crossover_probability: float = 0.5
     seeds: Sequence[ArchGenome] = field(default_factory=tuple)
+    # With trained seeds most of a space is far worse than the seeds (sliced layers lose their function), so waiting
+    # for random samples to fill the population, then letting the seeds age out, throws the seeds away; these two
+    # keep them (measured in benchmarks/strategy_vs_random.py):
+    evolve_from_seeds: bool = False  # mutate the seeds at once instead of sampling until the population is full
+    elite_front: bool = False  # the tournament also sees the Pareto front of every finished trial (an archive)
     name: str = "evolution"
 
     def __post_init__(self) -> None:
@@ -87,8 +92,15 @@ class AgingEvolution:
             if seed.id not in known:
                 return Proposal(seed, "seed")
         started = [t for t in history if t.status != "infeasible"]
-        population = [t for t in history if t.status == "done"][-self.population_size :]
-        if len(started) < self.population_size or len(population) < 2:
+        done = [t for t in history if t.status == "done"]
+        population = done[-self.population_size :]
+        if self.elite_front and done:
+            young = {t.genome.id for t in population}
+            population += [done[i] for i in pareto_front([t.point for t in done]) if done[i].genome.id not in young]
+        ready = len(started) >= self.population_size and len(population) >= 2
+        if self.evolve_from_seeds and self.seeds and population:
+            ready = True
+        if not ready:
             return Proposal(_fresh(self.space, known, rng), "sample")
 
         points = [t.point for t in population]
