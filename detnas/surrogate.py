@@ -100,35 +100,65 @@ def _change(name: str, value: object, base: object) -> float:
 
 
 def _rough_cost(data: dict) -> tuple[float, float]:
-    """Multiply-adds at 320 px and weights of the convolutions, roughly (CSP blocks as 1x1 convs + bottlenecks)."""
+    """Multiply-adds at 320 px and weights of the convolutions, roughly: stem, strided convs, CSP blocks (1x1 convs
+    plus 3x3 bottlenecks), SPPF/C2PSA tail, a PAN P3-P5 neck with its concatenated inputs, and the Detect head."""
     side = 320
+    cost = [0.0, 0.0]  # macs, params
+
+    def conv(c_in: float, c_out: float, k: int, stride: int) -> None:
+        weights = c_in * c_out * k * k
+        cost[0] += weights * (side / stride) ** 2
+        cost[1] += weights
+
+    def block(b: dict, c_in: float, stride: int) -> float:
+        c_out, hidden = b["channels"], b["channels"] * b["expansion"]
+        conv(c_in, 2 * hidden, 1, stride)
+        for _ in range(b["repeats"] * (2 if b.get("c3k") else 1)):
+            conv(hidden, hidden, 3, stride)
+            conv(hidden, hidden, 3, stride)
+        conv((2 + b["repeats"]) * hidden, c_out, 1, stride)
+        return c_out
+
     bb = data["backbone"]
-    c_in = bb["stem_channels"]
-    macs = 3 * c_in * 9 * (side / 2) ** 2
-    params = 3 * c_in * 9.0
-    widths = []
+    conv(3, bb["stem_channels"], bb.get("stem_kernel", 3), 2)
+    c_in, outs = bb["stem_channels"], {}
     for stage, stride in zip(bb["stages"], STRIDES, strict=True):
-        k, c_down = stage["down_kernel"], stage["down_channels"]
-        area = (side / stride) ** 2
-        params += c_in * c_down * k * k
-        macs += c_in * c_down * k * k * area
-        block_params = _block_params(stage["block"], c_down)
-        params += block_params
-        macs += block_params * area
-        c_in = stage["block"]["channels"]
-        widths.append((c_in, area))
-    for node in data["neck"]["nodes"]:  # the neck's nodes live at P3..P5; charge each at the mean area it sees
-        area = sum(a for _, a in widths[1:]) / 3
-        block_params = _block_params(node, node["channels"])
-        params += block_params
-        macs += block_params * area
-    return macs, params
-
-
-def _block_params(block: dict, c_in: int) -> float:
-    c_out, hidden = block["channels"], block["channels"] * block["expansion"]
-    inner = block["repeats"] * 2 * hidden * hidden * 9 * (2 if block.get("c3k") else 1)
-    return c_in * c_out + inner + (2 + block["repeats"]) * hidden * c_out
+        conv(c_in, stage["down_channels"], stage["down_kernel"], stride)
+        c_in = block(stage["block"], stage["down_channels"], stride)
+        outs[stride] = c_in
+    if bb.get("sppf"):
+        conv(c_in, c_in / 2, 1, 32)
+        conv(2 * c_in, c_in, 1, 32)
+    if bb.get("c2psa"):
+        for _ in range(bb.get("c2psa_repeats", 1)):
+            conv(c_in, 2 * c_in, 1, 32)
+            conv(c_in, 2 * c_in, 1, 32)
+    nodes = {n: node for n, node in zip(("td4", "td3", "bu4", "bu5"), data["neck"]["nodes"], strict=False)}
+    level = {"td4": 16, "td3": 8, "bu4": 16, "bu5": 32}
+    inputs = {"td4": outs[32] + outs[16], "td3": 0.0, "bu4": 0.0, "bu5": 0.0}
+    widths: dict[str, float] = {}
+    for name in ("td4", "td3", "bu4", "bu5"):
+        if name not in nodes:
+            continue
+        if name == "td3":
+            inputs[name] = widths["td4"] + outs[8]
+        elif name == "bu4":
+            conv(widths["td3"], widths["td3"], 3, 16)
+            inputs[name] = widths["td3"] + widths["td4"]
+        elif name == "bu5":
+            conv(widths["bu4"], widths["bu4"], 3, 32)
+            inputs[name] = widths["bu4"] + outs[32]
+        widths[name] = block(nodes[name], inputs[name], level[name])
+    first = widths.get("td3", outs[8])
+    c2, c3 = max(16, first / 4, 64), max(first, 80)
+    for name in ("td3", "bu4", "bu5"):
+        ch = widths.get(name, outs[level[name]])
+        conv(ch, c2, 3, level[name])
+        conv(c2, c2, 3, level[name])
+        conv(ch, c3, 3, level[name])
+        conv(c3, c3, 3, level[name])
+        conv(c2 + c3, 144, 1, level[name])
+    return cost[0], cost[1]
 
 
 # ---- a random forest of regression trees --------------------------------------------------------------------------
