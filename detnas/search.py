@@ -62,6 +62,10 @@ class SearchConfig:
     population: int = 8
     tournament: int | None = None  # default: half the population (see benchmarks/strategy_vs_random.py)
     crossover_probability: float = 0.5
+    # evolution keeps its trained seeds: mutates them at once and keeps the Pareto front in the tournament
+    # (benchmarks/strategy_vs_random.py); stores written before these existed ran without them
+    evolve_from_seeds: bool = True
+    elite_front: bool = True
     strategy: str = "evolution"
     seed: int = 0
     seeds: tuple[str, ...] = ("yolo11n",)
@@ -119,6 +123,8 @@ class SearchConfig:
         data = dict(data)
         data.setdefault("proxy", "map")  # searches stored before proxies existed ranked by mAP
         data.setdefault("space", "full")  # and searched the whole space
+        data.setdefault("evolve_from_seeds", False)  # and evolved as regularized evolution did before
+        data.setdefault("elite_front", False)
         data["recipe"] = Recipe.from_dict(data.get("recipe", {}))
         data["constraints"] = Constraints(**data.get("constraints", {}))
         data["seeds"] = tuple(data.get("seeds", ()))
@@ -198,6 +204,8 @@ class Search:
                 tournament_size=min(config.tournament or max(2, config.population // 2), config.population),
                 crossover_probability=config.crossover_probability,
                 seeds=seeds,
+                evolve_from_seeds=config.evolve_from_seeds,
+                elite_front=config.elite_front,
             )
         elif config.strategy == "rl":
             # the policy learned so far lives in the store (saved with every proposal): a killed search resumes it

@@ -184,6 +184,9 @@ class ReinforceSearch:
     latency_target_ms: float | None = None
     latency_weight: float = -0.07
     seeds: Sequence[ArchGenome] = field(default_factory=tuple)
+    # Initial logit bonus of each seed's own choices, so the policy starts centred on the trained seeds (a few genes
+    # changed per draw) instead of uniform over a space where almost every design has lost its inherited function.
+    seed_prior: float = 4.0
     state: PolicyState = field(default_factory=PolicyState)
     name: str = "rl"
 
@@ -195,6 +198,11 @@ class ReinforceSearch:
                 f"learning_rate {self.learning_rate} and baseline_decay {self.baseline_decay}: need learning_rate > 0 "
                 "and 0 <= baseline_decay < 1"
             )
+        self._prior: dict[str, list[float]] = {}
+        for seed in self.seeds if self.seed_prior else ():
+            for key, index, size in self.decisions(seed):
+                row = self._prior.setdefault(key, [0.0] * size)
+                row[index] += self.seed_prior
 
     def propose(self, history: Sequence[Trial], rng: random.Random) -> Proposal:
         known = {t.genome.id for t in history}
@@ -210,8 +218,11 @@ class ReinforceSearch:
 
     # ---- the policy ----
 
+    def logits(self, key: str, size: int) -> list[float]:
+        return self.state.logits.get(key) or self._prior.get(key) or [0.0] * size
+
     def probabilities(self, key: str, size: int) -> list[float]:
-        logits = self.state.logits.get(key) or [0.0] * size
+        logits = self.logits(key, size)
         top = max(logits)
         weights = [math.exp(x - top) for x in logits]
         total = sum(weights)
@@ -299,7 +310,7 @@ class ReinforceSearch:
             return
         for key, index, size in self.decisions(genome):
             probs = self.probabilities(key, size)
-            logits = state.logits.get(key) or [0.0] * size
+            logits = self.logits(key, size)
             # d log p(index) / d logits = onehot(index) - p
             state.logits[key] = [
                 x + self.learning_rate * advantage * ((j == index) - p)

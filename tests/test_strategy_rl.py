@@ -1,8 +1,7 @@
-"""The REINFORCE strategy: valid proposals, a policy that follows the reward, state that survives the store and kill -9."""
+"""The REINFORCE strategy: valid proposals, a policy that follows the reward, state that survives the store, kill -9."""
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
