@@ -129,7 +129,7 @@ def run_strategy(name: str, seed: int, evaluations: int, ref: tuple[float, float
 def one_seed(args: tuple[int, int, float]) -> dict:
     seed, evaluations, ref_cost = args
     t0 = time.perf_counter()
-    curves = {name: run_strategy(name, seed, evaluations, (0.0, ref_cost)) for name in STRATEGIES}
+    curves = {name: run_strategy(name, seed, evaluations, (0.0, ref_cost)) for name in OBJECTIVE["strategies"]}
     return {"seed": seed, "curves": curves, "seconds": round(time.perf_counter() - t0, 1)}
 
 
@@ -148,7 +148,7 @@ def summarize(rows: list[dict], budgets: list[int], which: str) -> dict:
     """Per strategy: median HV at each budget (with intervals) and evaluations to reach random's final HV."""
     target = statistics.median(r["curves"]["random"][which][-1] for r in rows)
     out: dict = {}
-    for name in STRATEGIES:
+    for name in rows[0]["curves"]:
         curves = [r["curves"][name][which] for r in rows]
         at = [[c[b - 1] for c in curves] for b in budgets]
         reach = [next((i + 1 for i, hv in enumerate(c) if hv >= target), math.inf) for c in curves]
@@ -214,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rl-reward", choices=["pareto", "mnasnet"], default="pareto")
     parser.add_argument("--rl-seed-prior", type=float, default=4.0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--strategies", nargs="+", choices=STRATEGIES[1:], default=list(STRATEGIES[1:]), help="besides random"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "strategy_vs_random.json")
     args = parser.parse_args(argv)
     if args.evaluations < 10 or args.seeds < 1:
@@ -234,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     started = time.perf_counter()
     try:
-        OBJECTIVE.update(setup(args.objective, settings))
+        OBJECTIVE.update(setup(args.objective, settings), strategies=("random", *args.strategies))
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

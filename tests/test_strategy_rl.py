@@ -146,3 +146,24 @@ def test_cli_rl_search_resumes_after_kill_9(coco8: Path, tmp_path: Path) -> None
     policy_after = after.strategy_state("policy")
     # the resumed policy continued the saved one: what it had learned from is a prefix of what it learns from now
     assert policy_after["processed"][: len(policy_before["processed"])] == policy_before["processed"]
+
+
+def test_learns_from_trials_as_they_finish_in_any_order() -> None:
+    """Asynchronous executors (Ray) finish candidates out of order while others run: the policy learns from each
+    finished one exactly once, when it is first seen finished, and never from a running one."""
+    space = anchored_space()
+    strategy = ReinforceSearch(space)
+    rng = random.Random(3)
+    genomes = [strategy.propose([], rng).genome for _ in range(4)]
+    running = [Trial(g, "running") for g in genomes]
+    assert strategy.learn(running) == 0
+    first = [running[0], running[1], running[3], Trial(genomes[2], "done", 0.2, 5.0)]
+    assert strategy.learn(first) == 1 and strategy.state.processed == [genomes[2].id]
+    later = [
+        running[1],
+        Trial(genomes[2], "done", 0.2, 5.0),
+        Trial(genomes[0], "failed"),
+        Trial(genomes[3], "done", 0.3, 4.0),
+    ]
+    assert strategy.learn(later) == 2
+    assert strategy.state.processed == [genomes[2].id, genomes[0].id, genomes[3].id]
