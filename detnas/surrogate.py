@@ -9,7 +9,8 @@ Features need no model build (a build costs ~0.7 s; a benchmark asks for thousan
 gene as a change from the family's anchor (log width ratios, depth and expansion differences, flags), counts of
 shrunk and grown genes (slicing a trained layer destroys it while Net2Net growth keeps its function, so mAP hinges
 on them) and a rough multiply-add count of the convolutions for latency. The model is a random forest of regression
-trees written here in numpy (no scikit-learn dependency), one forest per output, latency fitted in log space.
+trees written here in numpy (no scikit-learn dependency) for mAP, and a ridge line through the cost features for
+log latency (measured on a shared machine, latency carries contention noise a forest would learn).
 """
 
 from __future__ import annotations
@@ -231,6 +232,32 @@ def fit_tree(
 
 
 @dataclass(frozen=True)
+class Ridge:
+    """A linear model on a few columns, for latency: on a shared machine the measured latency carries contention noise
+    a forest would learn; a line through the network's cost (in log space) cannot."""
+
+    columns: tuple[int, ...]
+    weights: np.ndarray
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.c_[x[:, self.columns], np.ones(len(x))] @ self.weights
+
+
+def fit_ridge(x: np.ndarray, y: np.ndarray, *, columns: tuple[int, ...], alpha: float = 1e-3) -> Ridge:
+    design = np.c_[x[:, columns], np.ones(len(x))]
+    weights = np.linalg.solve(design.T @ design + alpha * np.eye(design.shape[1]), design.T @ y)
+    return Ridge(columns, weights)
+
+
+LATENCY_FEATURES = ("family_0", "family_1", "family_2", "log_macs", "log_params")
+
+
+def fit_latency(x: np.ndarray, y: np.ndarray, featurizer: Featurizer) -> Ridge:
+    names = featurizer.names()
+    return fit_ridge(x, y, columns=tuple(names.index(n) for n in LATENCY_FEATURES))
+
+
+@dataclass(frozen=True)
 class Forest:
     trees: tuple[Tree, ...]
 
@@ -257,7 +284,7 @@ class Surrogate:
 
     featurizer: Featurizer
     map_model: Forest
-    latency_model: Forest
+    latency_model: Ridge
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __call__(self, genome: ArchGenome) -> tuple[float, float]:
@@ -283,9 +310,7 @@ def design_matrix(rows: list[dict], featurizer: Featurizer) -> tuple[np.ndarray,
 def fit_surrogate(rows: list[dict], *, seed: int = 0, trees: int = 100) -> Surrogate:
     featurizer = Featurizer()
     x, y_map, y_lat = design_matrix(rows, featurizer)
-    return Surrogate(
-        featurizer, fit_forest(x, y_map, seed=seed, trees=trees), fit_forest(x, y_lat, seed=seed + 1, trees=trees)
-    )
+    return Surrogate(featurizer, fit_forest(x, y_map, seed=seed, trees=trees), fit_latency(x, y_lat, featurizer))
 
 
 def cross_validate(rows: list[dict], *, folds: int = 5, seed: int = 0, trees: int = 100) -> dict:
@@ -300,7 +325,7 @@ def cross_validate(rows: list[dict], *, folds: int = 5, seed: int = 0, trees: in
         test = order[k::folds]
         train = np.setdiff1d(order, test)
         pred_map[test] = fit_forest(x[train], y_map[train], seed=seed + k, trees=trees).predict(x[test])
-        pred_lat[test] = fit_forest(x[train], y_lat[train], seed=seed + k, trees=trees).predict(x[test])
+        pred_lat[test] = fit_latency(x[train], y_lat[train], featurizer).predict(x[test])
     good = y_map > 0.01  # the designs that kept their parent's function: is their order right too?
 
     def agreement(pred: np.ndarray, true: np.ndarray) -> dict:
