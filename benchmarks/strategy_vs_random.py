@@ -1,22 +1,29 @@
-"""Aging evolution vs random search on a cheap, deterministic objective that needs no training.
+"""Random search, aging evolution and REINFORCE on a surrogate of real evaluations: which reaches a good front sooner?
 
 Protocol (fixed, so every run of this script measures the same thing):
-- Space: the default ``SearchSpace`` (nc=80). Strategies: ``AgingEvolution`` (population 16, tournament 8,
-  crossover 0.5, no seeds) and ``RandomSearch`` (no seeds); each gets the same number of evaluations, per seed.
-  These evolution settings were chosen on seeds 0-1 among three tried (12/4/0.3, 8/4/0.3, 16/8/0.5; the first two
-  stalled below random search at 64-200 evaluations); the table reports seeds 0-9.
-- Objective, per genome (two figures, both deterministic functions of the genome):
-  * cost ("latency", minimise): GFLOPs at 320 px measured by thop on the built Ultralytics model, plus 0.02 per
-    YAML layer (a stand-in for per-layer overhead on CPU);
-  * accuracy (maximise): 0.45 * (1 - exp(-GFLOPs@640 / 8)) (capacity that saturates) + structure terms
-    (+0.03 PAN, +0.04 BiFPN, +0.02 P2 output, +0.02 C2PSA, +0.01 SPPF, block quality averaged over stages and nodes:
-    C3k2 0.02, C2f/C2fCIB 0.015, C3x 0.01, C3 0.005, C3Ghost/C2 0; -0.01 for each stage narrower than the one
-    before) + a fixed +-0.01 term from the genome id's hash (a rugged landscape, same value every run).
-- Score: 2-D hypervolume of (accuracy up, cost down) against the reference (0, C), C = the largest cost among 200
-  genomes sampled with seed 12345. Seeds 0..9. Reported: HV ratio evolution / random after the full budget (median
-  over seeds) and the evaluations evolution needs to reach random search's final HV (median over seeds).
+- Objective (default ``--objective surrogate``): ``detnas.surrogate`` fitted to the real evaluations of
+  ``benchmarks/results/surrogate_evaluations.jsonl`` (``benchmarks/surrogate_data.py``: pretrained-zero mAP50-95 on
+  the search half of coco_proxy val and measured CPU latency, 320 px): a genome's (predicted mAP up, predicted
+  latency down). Space: ``anchored_space()``; every strategy is seeded, as ``detnas search`` is, with the three
+  COCO-trained parents' genomes (yolo11n, yolov8n, yolov5nu), which are its first three evaluations.
+- Strategies, each given the same budget per seed: ``RandomSearch``, ``AgingEvolution`` (the settings given by
+  ``--population/--tournament/--crossover``) and ``ReinforceSearch`` (defaults: Pareto-rank reward, learning rate
+  0.3, baseline decay 0.9). Seeds 0..N-1 (``random.Random(seed)``) are reported; settings were chosen on seeds
+  100-104, never on the reported ones.
+- Score: 2-D hypervolume of (mAP up, latency down) against the reference (0, L), L = the largest predicted latency
+  of 200 designs sampled with seed 12345, of the designs each strategy *found*: the seeds are evaluated and used
+  (parents, population, policy) but not counted, because no design of the anchored space beats the three trained
+  parents by much, so counting them makes every strategy reach random search's final HV at the 3rd evaluation (that
+  table is kept under ``with_seeds``). Reported per strategy: the median over seeds of the hypervolume at each
+  budget in ``budgets`` with a 95% bootstrap interval of that median (2,000 resamples of seeds), and
+  ``evals_to_random_final_hv``: the median over seeds of the evaluations needed to reach random search's final
+  hypervolume (the median over seeds of random's HV after the whole budget), a seed that never does counting as
+  more than the budget; null where the median seed never does; with its bootstrap interval (null bound: beyond the
+  budget).
+- ``--objective analytic`` keeps the former training-free stand-in (full space, no seeds; see ``analytic_objective``)
+  as a smoke test only: it is too flat to tell strategies apart.
 
-Usage: python benchmarks/strategy_vs_random.py [--evaluations 128] [--seeds 10] [--out benchmarks/results]
+Usage: python benchmarks/strategy_vs_random.py [--evaluations 100] [--seeds 20] [--objective surrogate|analytic]
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import os
 import platform
 import random
 import statistics
+import sys
 import time
 from multiprocessing import Pool
 from pathlib import Path
@@ -36,20 +44,25 @@ from pathlib import Path
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 
-from detnas.architecture import build_layers  # noqa: E402
-from detnas.cost import build_model, model_cost  # noqa: E402
 from detnas.genome import ArchGenome  # noqa: E402
 from detnas.pareto import hypervolume  # noqa: E402
-from detnas.space import SearchSpace  # noqa: E402
-from detnas.strategy import AgingEvolution, RandomSearch, Trial  # noqa: E402
+from detnas.space import SearchSpace, anchored_space  # noqa: E402
+from detnas.strategy import AgingEvolution, RandomSearch, ReinforceSearch, Trial  # noqa: E402
 
-BLOCK_QUALITY = {"C3k2": 0.02, "C2f": 0.015, "C2fCIB": 0.015, "C3x": 0.01, "C3": 0.005, "C3Ghost": 0.0, "C2": 0.0}
-SPACE = SearchSpace()
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "benchmarks" / "results" / "surrogate_evaluations.jsonl"
+STRATEGIES = ("random", "evolution", "rl")
 _CACHE: dict[str, tuple[float, float]] = {}
+OBJECTIVE: dict = {}  # filled in main() before the worker pool forks: "space", "seeds", "score", "settings"
 
 
-def objective(genome: ArchGenome) -> tuple[float, float]:
-    """(accuracy, cost) of a genome; documented in the module docstring."""
+def analytic_objective(genome: ArchGenome) -> tuple[float, float]:
+    """(accuracy, cost) of a genome by a fixed formula: GFLOPs@320 + 0.02/layer as cost; accuracy a saturating
+    function of GFLOPs@640 plus structure terms (+0.03 PAN, +0.04 BiFPN, +0.02 P2 output, +0.02 C2PSA, +0.01 SPPF,
+    block quality) and a +-0.01 hash term. A smoke test only."""
+    from detnas.architecture import build_layers
+    from detnas.cost import build_model, model_cost
+
     if genome.id in _CACHE:
         return _CACHE[genome.id]
     model = build_model(genome)
@@ -70,128 +83,205 @@ def objective(genome: ArchGenome) -> tuple[float, float]:
     return acc, cost
 
 
-def reference_cost() -> float:
-    rng = random.Random(12345)
-    return max(objective(SPACE.sample(rng))[1] for _ in range(200))
+BLOCK_QUALITY = {"C3k2": 0.02, "C2f": 0.015, "C2fCIB": 0.015, "C3x": 0.01, "C3": 0.005, "C3Ghost": 0.0, "C2": 0.0}
 
 
-def run_strategy(name: str, seed: int, evaluations: int, ref: tuple[float, float]) -> list[float]:
-    """Hypervolume after each evaluation."""
-    strategy = (
-        AgingEvolution(SPACE, population_size=16, tournament_size=8, crossover_probability=0.5)
-        if name == "evolution"
-        else RandomSearch(SPACE)
-    )
+def make_strategy(name: str, space: SearchSpace, seeds: tuple[ArchGenome, ...], settings: dict):
+    if name == "evolution":
+        return AgingEvolution(
+            space,
+            population_size=settings["population"],
+            tournament_size=settings["tournament"],
+            crossover_probability=settings["crossover"],
+            seeds=seeds,
+            evolve_from_seeds=settings["evolve_from_seeds"],
+            elite_front=settings["elite_front"],
+        )
+    if name == "rl":
+        return ReinforceSearch(
+            space,
+            seeds=seeds,
+            learning_rate=settings["rl_lr"],
+            reward=settings["rl_reward"],
+            seed_prior=settings["rl_seed_prior"],
+        )
+    return RandomSearch(space, seeds=seeds)
+
+
+def run_strategy(name: str, seed: int, evaluations: int, ref: tuple[float, float]) -> dict[str, list[float]]:
+    """Hypervolume after each evaluation of one strategy on one seed: of every design (``with_seeds``) and of the
+    designs the strategy found itself (``found``: the seeds are evaluated and used, but not counted)."""
+    space, seeds, score = OBJECTIVE["space"], OBJECTIVE["seeds"], OBJECTIVE["score"]
+    strategy = make_strategy(name, space, seeds, OBJECTIVE["settings"])
     rng = random.Random(seed)
+    seed_ids = {g.id for g in seeds}
     history: list[Trial] = []
-    curve: list[float] = []
+    curves: dict[str, list[float]] = {"found": [], "with_seeds": []}
     for _ in range(evaluations):
         genome = strategy.propose(history, rng).genome
-        acc, cost = objective(genome)
+        acc, cost = score(genome)
         history.append(Trial(genome, "done", acc, cost))
-        curve.append(hypervolume([t.point for t in history], ref))
-    return curve
+        curves["with_seeds"].append(hypervolume([t.point for t in history], ref))
+        curves["found"].append(hypervolume([t.point for t in history if t.genome.id not in seed_ids], ref))
+    return curves
 
 
 def one_seed(args: tuple[int, int, float]) -> dict:
     seed, evaluations, ref_cost = args
-    ref = (0.0, ref_cost)
     t0 = time.perf_counter()
-    evo = run_strategy("evolution", seed, evaluations, ref)
-    rnd = run_strategy("random", seed, evaluations, ref)
-    reach = next((i + 1 for i, hv in enumerate(evo) if hv >= rnd[-1]), None)
-    return {
-        "seed": seed,
-        "hv_evolution": evo[-1],
-        "hv_random": rnd[-1],
-        "ratio": evo[-1] / rnd[-1],
-        "evolution_evals_to_reach_random_final": reach,
-        "curve_evolution": evo,
-        "curve_random": rnd,
-        "seconds": round(time.perf_counter() - t0, 1),
-    }
+    curves = {name: run_strategy(name, seed, evaluations, (0.0, ref_cost)) for name in OBJECTIVE["strategies"]}
+    return {"seed": seed, "curves": curves, "seconds": round(time.perf_counter() - t0, 1)}
 
 
-def summary_figures(result: dict) -> dict:
-    """Median HV ratio, and evaluations evolution needs to reach random search's final HV. Seeds where it never does
-    count as 'more than the budget', so the median over all seeds is censored (None) when half or more never do."""
-    rows = result["rows"]
-    ratios = [r["ratio"] for r in rows]
-    reaches = [r["evolution_evals_to_reach_random_final"] for r in rows]
-    reached = sorted(r for r in reaches if r is not None)
-    censored = reached + [math.inf] * (len(reaches) - len(reached))
-    median_all = statistics.median(censored)
-    return {
-        "median_ratio": statistics.median(ratios),
-        "seeds_evolution_better": sum(x > 1 for x in ratios),
-        "median_evals_to_reach_random_final": None if math.isinf(median_all) else median_all,
-        "median_evals_to_reach_random_final_where_reached": statistics.median(reached) if reached else None,
-        "seeds_reached": len(reached),
-    }
+def bootstrap_median(values: list[float], *, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile interval of the median over seeds (values may hold inf: 'beyond the budget')."""
+    rng = random.Random(seed)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
+    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
+
+
+def _finite(x: float) -> float | None:
+    return None if math.isinf(x) else x
+
+
+def summarize(rows: list[dict], budgets: list[int], which: str) -> dict:
+    """Per strategy: median HV at each budget (with intervals) and evaluations to reach random's final HV."""
+    target = statistics.median(r["curves"]["random"][which][-1] for r in rows)
+    out: dict = {}
+    for name in rows[0]["curves"]:
+        curves = [r["curves"][name][which] for r in rows]
+        at = [[c[b - 1] for c in curves] for b in budgets]
+        reach = [next((i + 1 for i, hv in enumerate(c) if hv >= target), math.inf) for c in curves]
+        low, high = bootstrap_median(reach)
+        out[name] = {
+            "median_hv": [statistics.median(v) for v in at],
+            "median_hv_ci95": [list(bootstrap_median(v)) for v in at],
+            "evals_to_random_final_hv": _finite(statistics.median(reach)),
+            "evals_to_random_final_hv_ci95": [_finite(low), _finite(high)],
+            "evals_to_random_final_hv_per_seed": [_finite(x) for x in reach],
+            "seeds_reaching_random_final_hv": sum(not math.isinf(x) for x in reach),
+            "final_hv_per_seed": [c[-1] for c in curves],
+        }
+    return {"random_final_hv": target, "strategies": out}
 
 
 def summary_text(result: dict) -> str:
-    rows, n = result["rows"], result["evaluations"]
+    budgets = result["budgets"]
     lines = [
-        f"strategy_vs_random: {n} evaluations per strategy, {len(rows)} seeds, reference cost "
-        f"{result['reference'][1]:.2f}",
-        f"{'seed':>4} {'HV evolution':>13} {'HV random':>10} {'ratio':>6} {'evals to reach random':>22}",
+        f"strategy_vs_random ({result['objective']}): {result['evaluations']} evaluations, {result['seeds']} seeds, "
+        f"reference {result['reference']}; random's final HV (median) {result['random_final_hv']:.5f}",
+        f"{'strategy':10s} " + " ".join(f"{b:>8d}" for b in budgets) + "   evals to random's final HV [95% CI]",
     ]
-    for r in rows:
-        reach = r["evolution_evals_to_reach_random_final"]
+    for name, s in result["strategies"].items():
+        ci = s["evals_to_random_final_hv_ci95"]
+        reach = s["evals_to_random_final_hv"]
         lines.append(
-            f"{r['seed']:>4} {r['hv_evolution']:>13.4f} {r['hv_random']:>10.4f} {r['ratio']:>6.3f} "
-            f"{reach if reach is not None else 'not reached':>22}"
+            f"{name:10s} "
+            + " ".join(f"{hv:8.5f}" for hv in s["median_hv"])
+            + f"   {reach if reach is not None else '>' + str(result['evaluations'])} "
+            + f"[{ci[0] if ci[0] is not None else '>'}, {ci[1] if ci[1] is not None else '>'}]"
+            + f" ({s['seeds_reaching_random_final_hv']}/{result['seeds']} seeds reach it)"
         )
-    ratios = [r["ratio"] for r in rows]
-    median_all = result["median_evals_to_reach_random_final"]
-    lines += [
-        f"median HV ratio evolution/random: {result['median_ratio']:.3f} (min {min(ratios):.3f}, max "
-        f"{max(ratios):.3f}); evolution ahead on {result['seeds_evolution_better']}/{len(rows)} seeds",
-        "evaluations evolution needs to reach random search's final HV: median over all seeds "
-        + (f"{median_all:g}" if median_all is not None else f"more than {n} (censored)")
-        + f"; reached on {result['seeds_reached']}/{len(rows)} seeds, median among those "
-        + f"{result['median_evals_to_reach_random_final_where_reached']}",
-    ]
     return "\n".join(lines)
 
 
-def main() -> None:
+def setup(objective: str, settings: dict) -> dict:
+    """The space, seeds and scoring function of an objective, and its fit where it is a surrogate."""
+    if objective == "analytic":
+        return {"space": SearchSpace(), "seeds": (), "score": analytic_objective, "settings": settings}
+    from detnas.surrogate import fit_surrogate, load_rows
+
+    if not DATA.is_file():
+        raise FileNotFoundError(f"{DATA} is missing: run benchmarks/surrogate_data.py first")
+    rows = load_rows(DATA)
+    surrogate = fit_surrogate(rows)
+    space = anchored_space()
+    return {"space": space, "seeds": space.anchors, "score": surrogate, "settings": settings, "rows": len(rows)}
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--evaluations", type=int, default=128)
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    parser.add_argument("--summarize", metavar="JSON", help="reprint the table of a stored result and exit")
-    args = parser.parse_args()
-    if args.summarize:
-        stored = json.loads(Path(args.summarize).read_text())
-        stored.update(summary_figures(stored))
-        print(summary_text(stored))
-        Path(args.summarize).write_text(json.dumps(stored, indent=1) + "\n")
-        return
+    parser.add_argument("--objective", choices=["surrogate", "analytic"], default="surrogate")
+    parser.add_argument("--evaluations", type=int, default=100)
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=0, help="100 for the tuning seeds (default 0)")
+    parser.add_argument("--population", type=int, default=8)
+    parser.add_argument("--tournament", type=int, default=4)
+    parser.add_argument("--crossover", type=float, default=0.5)
+    parser.add_argument("--evolve-from-seeds", type=int, choices=[0, 1], default=1)
+    parser.add_argument("--elite-front", type=int, choices=[0, 1], default=1)
+    parser.add_argument("--rl-lr", type=float, default=0.3)
+    parser.add_argument("--rl-reward", choices=["pareto", "mnasnet"], default="pareto")
+    parser.add_argument("--rl-seed-prior", type=float, default=4.0)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--strategies", nargs="+", choices=STRATEGIES[1:], default=list(STRATEGIES[1:]), help="besides random"
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "strategy_vs_random.json")
+    args = parser.parse_args(argv)
+    if args.evaluations < 10 or args.seeds < 1:
+        print(
+            "error: --evaluations must be >= 10 and --seeds >= 1: pass e.g. --evaluations 100 --seeds 20",
+            file=sys.stderr,
+        )
+        return 2
+    settings = {
+        "population": args.population,
+        "tournament": args.tournament,
+        "crossover": args.crossover,
+        "evolve_from_seeds": bool(args.evolve_from_seeds),
+        "elite_front": bool(args.elite_front),
+        "rl_lr": args.rl_lr,
+        "rl_reward": args.rl_reward,
+        "rl_seed_prior": args.rl_seed_prior,
+    }
     started = time.perf_counter()
-    ref_cost = reference_cost()
-    jobs = [(seed, args.evaluations, ref_cost) for seed in range(args.seeds)]
-    with Pool(args.workers) as pool:
-        rows = pool.map(one_seed, jobs)
+    try:
+        OBJECTIVE.update(setup(args.objective, settings), strategies=("random", *args.strategies))
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rng = random.Random(12345)
+    ref_cost = max(OBJECTIVE["score"](OBJECTIVE["space"].sample(rng))[1] for _ in range(200))
+    jobs = [(seed, args.evaluations, ref_cost) for seed in range(args.first_seed, args.first_seed + args.seeds)]
+    if args.workers > 1:
+        with Pool(args.workers) as pool:
+            rows = pool.map(one_seed, jobs)
+    else:
+        rows = [one_seed(job) for job in jobs]
+    budgets = sorted({*range(10, args.evaluations + 1, 10), args.evaluations})
     result = {
         "benchmark": "strategy_vs_random",
-        "protocol": __doc__,
+        "protocol": __doc__.split("Usage:")[0].strip(),
+        "objective": args.objective,
+        "surrogate_rows": OBJECTIVE.get("rows"),
         "evaluations": args.evaluations,
+        "budgets": budgets,
         "seeds": args.seeds,
+        "first_seed": args.first_seed,
+        "settings": settings,
         "reference": [0.0, ref_cost],
-        "rows": rows,
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
-        "seconds": round(time.perf_counter() - started, 1),
     }
-    result.update(summary_figures(result))
+    found = summarize(rows, budgets, "found")
+    with_seeds = summarize(rows, budgets, "with_seeds")
+    result.update(
+        hypervolume_of="the designs each strategy found (seeds evaluated and used, not counted)",
+        random_final_hv=found["random_final_hv"],
+        strategies=found["strategies"],
+        with_seeds={"random_final_hv": with_seeds["random_final_hv"], "strategies": with_seeds["strategies"]},
+    )
+    result["machine"] = {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()}
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    result["rows"] = rows
     print(summary_text(result))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "strategy_vs_random.json").write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {out / 'strategy_vs_random.json'} ({result['seconds']} s)")
+    if OBJECTIVE["seeds"]:
+        print("counting the seeds too:")
+        print(summary_text({**result, **result["with_seeds"]}))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.out} ({result['seconds']} s)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -245,7 +245,12 @@ def _add_search(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--evaluations", type=int, default=8, help="candidates to train (default 8)")
     p.add_argument("--population", type=int, default=6, help="population of aging evolution (default 6)")
     p.add_argument("--tournament", type=int, default=None, help="tournament size (default: half the population)")
-    p.add_argument("--strategy", choices=["evolution", "random"], default="evolution", help="default evolution")
+    p.add_argument(
+        "--strategy",
+        choices=["evolution", "random", "rl"],
+        default="evolution",
+        help="evolution (aging evolution), random, or rl (REINFORCE policy over the genes); default evolution",
+    )
     p.add_argument(
         "--seeds",
         nargs="*",

@@ -27,11 +27,11 @@ from detnas.genome import IMGSZ_CHOICES, ArchGenome
 from detnas.proxies import default_proxy, get_proxy
 from detnas.space import SearchSpace, anchored_space
 from detnas.store import Store
-from detnas.strategy import AgingEvolution, RandomSearch, Trial
+from detnas.strategy import AgingEvolution, PolicyState, RandomSearch, ReinforceSearch, Trial
 
 STORE_NAME = "search.sqlite"
 LOCK_NAME = ".lock"
-STRATEGIES = ("evolution", "random")
+STRATEGIES = ("evolution", "random", "rl")
 SPACES = ("full", "anchored")
 
 
@@ -62,6 +62,10 @@ class SearchConfig:
     population: int = 8
     tournament: int | None = None  # default: half the population (see benchmarks/strategy_vs_random.py)
     crossover_probability: float = 0.5
+    # evolution keeps its trained seeds: mutates them at once and keeps the Pareto front in the tournament
+    # (benchmarks/strategy_vs_random.py); stores written before these existed ran without them
+    evolve_from_seeds: bool = True
+    elite_front: bool = True
     strategy: str = "evolution"
     seed: int = 0
     seeds: tuple[str, ...] = ("yolo11n",)
@@ -125,6 +129,8 @@ class SearchConfig:
         data = dict(data)
         data.setdefault("proxy", "map")  # searches stored before proxies existed ranked by mAP
         data.setdefault("space", "full")  # and searched the whole space
+        data.setdefault("evolve_from_seeds", False)  # and evolved as regularized evolution did before
+        data.setdefault("elite_front", False)
         data["recipe"] = Recipe.from_dict(data.get("recipe", {}))
         data["constraints"] = Constraints(**data.get("constraints", {}))
         data["seeds"] = tuple(data.get("seeds", ()))
@@ -179,6 +185,8 @@ def _restore_rng(state: list[Any]) -> random.Random:
 class Search:
     """One search over one run folder. Use :meth:`create` for a new search and :meth:`open` to resume one."""
 
+    strategy: AgingEvolution | RandomSearch | ReinforceSearch
+
     def __init__(
         self,
         folder: Path,
@@ -201,12 +209,20 @@ class Search:
         seeds = [self.space.place(named_design(name, nc=self.nc)) for name in config.seeds]
         self.seed_names = {g.id: name for g, name in zip(seeds, config.seeds, strict=True)}
         if config.strategy == "evolution":
-            self.strategy: AgingEvolution | RandomSearch = AgingEvolution(
+            self.strategy = AgingEvolution(
                 self.space,
                 population_size=config.population,
                 tournament_size=min(config.tournament or max(2, config.population // 2), config.population),
                 crossover_probability=config.crossover_probability,
                 seeds=seeds,
+                evolve_from_seeds=config.evolve_from_seeds,
+                elite_front=config.elite_front,
+            )
+        elif config.strategy == "rl":
+            # the policy learned so far lives in the store (saved with every proposal): a killed search resumes it
+            saved = store.strategy_state("policy")
+            self.strategy = ReinforceSearch(
+                self.space, seeds=seeds, state=PolicyState.from_dict(saved) if saved else PolicyState()
             )
         else:
             self.strategy = RandomSearch(self.space, seeds=seeds)
@@ -337,7 +353,7 @@ class Search:
                 yaml=to_yaml(genome),
                 origin=origin,
                 parents=proposal.parents,
-                state={"rng": _rng_state(rng)},
+                state=self._strategy_state(rng),
                 status="infeasible" if reason else "pending",
                 params=cost.params,
                 gflops=cost.gflops,
@@ -346,6 +362,13 @@ class Search:
             )
             if reason is None:
                 return genome.id
+
+    def _strategy_state(self, rng: random.Random) -> dict[str, Any]:
+        """What the store keeps of the strategy with each proposal: the rng, and a learning strategy's policy."""
+        state: dict[str, Any] = {"rng": _rng_state(rng)}
+        if isinstance(self.strategy, ReinforceSearch):
+            state["policy"] = self.strategy.state.to_dict()
+        return state
 
     def _latency(self, genome: ArchGenome) -> float:
         """Latency of a genome under the search's protocol, cached with the evaluator's cache."""
