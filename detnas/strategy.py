@@ -232,7 +232,7 @@ class ReinforceSearch:
         """One genome drawn from the policy, decision by decision."""
         anchors = self.space.anchors
         if anchors:
-            genome = anchors[_draw(rng, self.probabilities(ANCHOR_KEY, len(anchors)))]
+            genome = self.space.place(anchors[_draw(rng, self.probabilities(ANCHOR_KEY, len(anchors)))])
         else:
             genome = self.space.sample(rng)  # the structure's defaults; every gene is then drawn from the policy
         family = _family_name(self.space, genome)
