@@ -316,7 +316,10 @@ def _latency_build_table(args: argparse.Namespace) -> int:
     for size in args.imgsz:
         check_imgsz(size)
     out = Path(args.out)
-    table = open_or_create(out, backend=args.backend, threads=args.threads, warmup=args.warmup, runs=args.runs)
+    clock = args.clock if args.clock != "auto" else ("cpu" if args.threads == 1 else "wall")
+    table = open_or_create(
+        out, backend=args.backend, threads=args.threads, warmup=args.warmup, runs=args.runs, clock=clock
+    )
     arch = []
     for path in args.arch or []:
         try:
@@ -372,6 +375,13 @@ def _add_latency(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--out", required=True, metavar="TABLE.json", help="table file (created, or resumed and extended)")
     b.add_argument("--backend", choices=["onnx", "torch"], default="onnx", help="default onnx (ONNX Runtime CPU)")
     b.add_argument("--threads", type=int, default=1, help="intra-op threads, as the target runs (default 1)")
+    b.add_argument(
+        "--clock",
+        choices=["auto", "wall", "cpu"],
+        default="auto",
+        help="wall: elapsed time; cpu: the timing thread's CPU time, which with 1 thread is the same figure without "
+        "the time other processes took on a shared machine (default auto: cpu with --threads 1, else wall)",
+    )
     b.add_argument("--imgsz", type=int, nargs="+", default=[320], help="input sizes, multiples of 32 (default 320)")
     b.add_argument("--samples", type=int, default=40, help="sampled genomes whose layers to time (default 40)")
     b.add_argument("--space", choices=["anchored", "full", "both"], default="both", help="spaces sampled (both)")

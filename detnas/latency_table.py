@@ -33,6 +33,10 @@ from detnas.genome import GENOME_VERSION, ArchGenome
 
 TABLE_FORMAT = 1  # bump when the meaning of a key or a figure changes
 BACKENDS = ("onnx", "torch")
+# "wall": elapsed time, as deployment sees it on an idle device. "cpu": the timing thread's CPU time, which with one
+# thread (all of ONNX Runtime's / torch's work then runs on the calling thread) is the same figure minus the time
+# other processes held the core: on a shared machine the wall clock of one thread doubles and jumps with the load.
+CLOCKS = ("wall", "cpu")
 MAX_STRIDE = 32
 _STRIDED = {"ADown": 2, "AConv": 2}  # down-samplers whose stride is not an argument
 _MULTI_INPUT = {"Concat", "Detect"}
@@ -124,6 +128,7 @@ class LatencyTable:
     backend: str
     threads: int
     versions: dict[str, str | None]
+    clock: str = "wall"  # see CLOCKS
     space_version: int = GENOME_VERSION
     format: int = TABLE_FORMAT
     layers: dict[str, float] = field(default_factory=dict)  # LayerSpec.key -> median ms
@@ -153,7 +158,7 @@ class LatencyTable:
         return path
 
     def describe(self) -> str:
-        return f"{self.device}, {self.backend}, {self.threads} thread(s)"
+        return f"{self.device}, {self.backend}, {self.threads} thread(s), {self.clock} clock"
 
 
 def load_table(path: str | Path, *, backend: str | None = None) -> LatencyTable:
@@ -245,14 +250,15 @@ def _ort_session(path: Path, threads: int):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _median_ms(step: Callable[[], object], warmup: int, runs: int) -> float:
+def _median_ms(step: Callable[[], object], warmup: int, runs: int, clock: str = "wall") -> float:
+    now = time.thread_time if clock == "cpu" else time.perf_counter
     for _ in range(warmup):
         step()
     times = []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0 = now()
         step()
-        times.append((time.perf_counter() - t0) * 1e3)
+        times.append((now() - t0) * 1e3)
     return float(np.median(times))
 
 
@@ -293,7 +299,9 @@ class _Layer:
         return Wrapper().eval()
 
 
-def time_layer(module, spec: LayerSpec, *, backend: str, threads: int, warmup: int, runs: int, workdir: Path) -> float:
+def time_layer(
+    module, spec: LayerSpec, *, backend: str, threads: int, warmup: int, runs: int, workdir: Path, clock: str = "wall"
+) -> float:
     """Median ms of one layer standalone on inputs of its shapes: ONNX export + ONNX Runtime, or torch eager."""
     import torch
 
@@ -303,7 +311,7 @@ def time_layer(module, spec: LayerSpec, *, backend: str, threads: int, warmup: i
     inputs = tuple(torch.rand(1, *shape, generator=gen) for shape in spec.inputs)
     if backend == "torch":
         with torch.inference_mode():
-            return _median_ms(lambda: layer(*inputs), warmup, runs)
+            return _median_ms(lambda: layer(*inputs), warmup, runs, clock)
     import onnx
     import onnxslim
     from ultralytics.utils.export.engine import best_onnx_opset, torch2onnx
@@ -315,33 +323,48 @@ def time_layer(module, spec: LayerSpec, *, backend: str, threads: int, warmup: i
     onnx.save(onnxslim.slim(onnx.load(str(path))), str(path))  # as Ultralytics' export (simplify=True) does
     session = _ort_session(path, threads)
     feed = {n: x.numpy() for n, x in zip(names, inputs, strict=True)}
-    return _median_ms(lambda: session.run(None, feed), warmup, runs)
+    return _median_ms(lambda: session.run(None, feed), warmup, runs, clock)
 
 
 def measure_network_ms(
-    genome: ArchGenome, *, imgsz: int, backend: str, threads: int, warmup: int, runs: int, workdir: Path
+    genome: ArchGenome,
+    *,
+    imgsz: int,
+    backend: str,
+    threads: int,
+    warmup: int,
+    runs: int,
+    workdir: Path,
+    clock: str = "wall",
 ) -> float:
-    """Whole-network median ms by the search's own protocol (detnas.evaluate.measure_latency)."""
+    """Whole-network median ms as the search measures a candidate (detnas.evaluate.latency: the Ultralytics ONNX
+    export on ONNX Runtime, or the fused torch model), on the given clock."""
+    import torch
+
     from detnas.architecture import write_yaml
-    from detnas.evaluate import measure_latency
+    from detnas.evaluate.latency import _load_fused, export_onnx
 
     yaml = write_yaml(genome, workdir / f"{genome.id}.yaml")
-    record = measure_latency(
-        yaml,
-        imgsz=imgsz,
-        backend=backend,
-        threads=threads,
-        warmup=warmup,
-        runs=runs,
-        nc=genome.head.nc,
-        workdir=workdir / "export",
-    )
-    return record.median_ms
+    x = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0))
+    if backend == "torch":
+        torch.set_num_threads(threads)
+        model = _load_fused(yaml, genome.head.nc)
+        with torch.inference_mode():
+            return _median_ms(lambda: model(x), warmup, runs, clock)
+    session = _ort_session(export_onnx(yaml, imgsz, workdir / "export", genome.head.nc), threads)
+    feed = {session.get_inputs()[0].name: x.numpy()}
+    return _median_ms(lambda: session.run(None, feed), warmup, runs, clock)
 
 
-def new_table(*, backend: str, threads: int, warmup: int = 5, runs: int = 30) -> LatencyTable:
+def new_table(*, backend: str, threads: int, warmup: int = 5, runs: int = 30, clock: str = "wall") -> LatencyTable:
     if backend not in BACKENDS:
         raise ValueError(f"latency backend {backend!r} is unknown: choose one of {list(BACKENDS)}")
+    if clock not in CLOCKS:
+        raise ValueError(f"clock {clock!r} is unknown: choose one of {list(CLOCKS)}")
+    if clock == "cpu" and threads != 1:
+        raise ValueError(
+            f"clock 'cpu' times the calling thread, so it needs --threads 1 (got {threads}); use --clock wall"
+        )
     if threads < 1 or runs < 2 or warmup < 0:
         raise ValueError(f"need threads >= 1, runs >= 2, warmup >= 0; got {threads}, {runs}, {warmup}")
     names = (
@@ -355,19 +378,22 @@ def new_table(*, backend: str, threads: int, warmup: int = 5, runs: int = 30) ->
         versions=package_versions(names),
         warmup=warmup,
         runs=runs,
+        clock=clock,
         created_at=now,
     )
 
 
-def open_or_create(path: Path, *, backend: str, threads: int, warmup: int = 5, runs: int = 30) -> LatencyTable:
-    """Resume the table at ``path`` (it must match device, backend and threads) or start a new one."""
+def open_or_create(
+    path: Path, *, backend: str, threads: int, warmup: int = 5, runs: int = 30, clock: str = "wall"
+) -> LatencyTable:
+    """Resume the table at ``path`` (it must match device, backend, threads and clock) or start a new one."""
     if not path.exists():
-        return new_table(backend=backend, threads=threads, warmup=warmup, runs=runs)
+        return new_table(backend=backend, threads=threads, warmup=warmup, runs=runs, clock=clock)
     table = load_table(path, backend=backend)
-    if table.threads != threads or table.device != cpu_name():
+    if table.threads != threads or table.device != cpu_name() or table.clock != clock:
         raise TableError(
-            f"{path}: table holds {table.describe()}, this build is {cpu_name()}, {threads} thread(s); extend it "
-            "only on its own device with its thread count, or choose another --out"
+            f"{path}: table holds {table.describe()}, this build is {cpu_name()}, {backend}, {threads} thread(s), "
+            f"{clock} clock; extend it only on its own device with its settings, or choose another --out"
         )
     return table
 
@@ -404,6 +430,7 @@ def extend_layers(
                             warmup=table.warmup,
                             runs=table.runs,
                             workdir=Path(tmp),
+                            clock=table.clock,
                         ),
                         5,
                     )
@@ -443,6 +470,7 @@ def calibrate(
                     warmup=warmup,
                     runs=runs,
                     workdir=Path(tmp) / genome.id,
+                    clock=table.clock,
                 )
                 table.calibration.append(
                     {

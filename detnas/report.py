@@ -219,7 +219,11 @@ def markdown_report(
         "",
     ]
     if latency_table:  # latency is predicted from the table for every candidate; the front is measured here too
-        lines += [f"Latency predicted from table `{latency_table}`; the front measured on this machine.", ""]
+        lines += [
+            f"Latency predicted from table `{latency_table}`; the front measured on this machine with the table's "
+            "backend, threads and clock.",
+            "",
+        ]
         latency_head, latency_rule = "predicted ms | measured ms | error %", "---|---|---"
     else:
         latency_head, latency_rule = "latency ms", "---"

@@ -31,6 +31,7 @@ from detnas.strategy import AgingEvolution, RandomSearch, Trial
 
 STORE_NAME = "search.sqlite"
 LOCK_NAME = ".lock"
+TABLE_COPY_NAME = "latency_table.json"  # the --latency-table plus layers timed during the search (same machine only)
 STRATEGIES = ("evolution", "random")
 SPACES = ("full", "anchored")
 
@@ -127,13 +128,15 @@ class SearchConfig:
         return cls(**data)
 
 
-def _load_latency_table(config: SearchConfig):
-    """The search's latency table (validated for its backend and space version), or None without one."""
+def _load_latency_table(config: SearchConfig, folder: Path):
+    """The search's latency table (validated for its backend and space version), or None without one; on resume
+    the run folder's copy, which holds the layers timed during the search as well."""
     if not config.latency_table:
         return None
     from detnas.latency_table import load_table
 
-    return load_table(config.latency_table, backend=config.latency_backend)
+    copy = folder / TABLE_COPY_NAME
+    return load_table(copy if copy.is_file() else config.latency_table, backend=config.latency_backend)
 
 
 class RunFolderLock:
@@ -197,7 +200,7 @@ class Search:
         self.data = Path(config.data)
         self.nc = load_data_yaml(self.data).nc
         self.space = anchored_space(nc=self.nc) if config.space == "anchored" else SearchSpace(nc=self.nc)
-        self.latency_table = _load_latency_table(config)
+        self.latency_table = _load_latency_table(config, folder)
         seeds = [named_design(name, nc=self.nc) for name in config.seeds]
         self.seed_names = {g.id: name for g, name in zip(seeds, config.seeds, strict=True)}
         if config.strategy == "evolution":
@@ -239,7 +242,7 @@ class Search:
             raise InputError(f"data YAML {config.data} does not exist: pass an Ultralytics data YAML with --data")
         table = str(Path(config.latency_table).expanduser().resolve()) if config.latency_table else None
         config = SearchConfig.from_dict({**config.to_dict(), "data": str(data), "latency_table": table})
-        _load_latency_table(config)  # a bad table is refused before the run folder holds a store
+        _load_latency_table(config, folder)  # a bad table is refused before the run folder holds a store
         # Check the data once, fully, before any candidate: a bad label is the user's fault, not a candidate's.
         prepare_data(data, config.recipe, folder / "data_check", check=True)
         store = Store(folder / STORE_NAME)
@@ -373,26 +376,48 @@ class Search:
         return record.median_ms
 
     def _table_latency(self, genome: ArchGenome) -> tuple[float | None, str | None]:
-        """Predicted latency from the table; a genome with layers the table lacks is measured here when the table
-        was built on this machine's CPU with the search's thread count, and is infeasible (with the reason) when
-        not, since a figure from this machine would be compared with another device's."""
+        """Predicted latency from the table. Layers the table lacks are timed here and added to the run folder's
+        copy of the table when the table was built on this machine's CPU; on another device's table the genome is
+        infeasible (with the reason), since a figure from this machine would be mixed with that device's."""
         from detnas.evaluate.environment import cpu_name
-        from detnas.evaluate.latency import DEFAULT_THREADS
-        from detnas.latency_table import MissingLayersError, predict_ms
+        from detnas.latency_table import MissingLayersError, extend_layers, predict_ms
+
+        table, imgsz = self.latency_table, self.config.recipe.imgsz
+        assert table is not None
+        try:
+            return predict_ms(genome, table, imgsz=imgsz), None
+        except MissingLayersError as exc:
+            if table.device != cpu_name():
+                return None, str(exc)
+            copy = self.folder / TABLE_COPY_NAME
+            extend_layers(table, [genome], sizes=[imgsz], out=copy)
+            print(
+                f"note: timed {len(exc.missing)} layer(s) of {genome.id} the table lacked; added to {copy}",
+                file=sys.stderr,
+            )
+            return predict_ms(genome, table, imgsz=imgsz), None
+
+    def _measure_like_table(self, genome: ArchGenome) -> float:
+        """Whole-network latency on this machine with the table's backend, threads and clock."""
+        from detnas.latency_table import measure_network_ms
 
         table = self.latency_table
         assert table is not None
-        try:
-            return predict_ms(genome, table, imgsz=self.config.recipe.imgsz), None
-        except MissingLayersError as exc:
-            if table.device == cpu_name() and table.threads == DEFAULT_THREADS:
-                print(f"note: {exc}: measured the whole network instead", file=sys.stderr)
-                return self._latency(genome), None
-            return None, str(exc)
+        workdir = self.folder / "candidates" / genome.id / "latency"
+        return measure_network_ms(
+            genome,
+            imgsz=self.config.recipe.imgsz,
+            backend=table.backend,
+            threads=table.threads,
+            warmup=5,
+            runs=30,
+            workdir=workdir,
+            clock=table.clock,
+        )
 
     def measure_front(self) -> dict[str, float]:
-        """With a latency table: measure the front's predicted designs for real on this machine, kept in the store
-        (meta ``measured_latency``) so the report shows both figures. Returns genome id -> measured ms."""
+        """With a latency table: measure the front's predicted designs for real on this machine (the table's backend,
+        threads and clock), kept in the store (meta ``measured_latency``) so the report shows both figures."""
         if self.latency_table is None:
             return {}
         from detnas.report import front_candidates
@@ -400,7 +425,7 @@ class Search:
         measured = dict(self.store.get_meta("measured_latency", {}) or {})
         for c in front_candidates(self.store):
             if c.genome_id not in measured:
-                measured[c.genome_id] = round(self._latency(ArchGenome.from_json(c.genome_json)), 4)
+                measured[c.genome_id] = round(self._measure_like_table(ArchGenome.from_json(c.genome_json)), 4)
                 self.store.set_meta("measured_latency", measured)
         return measured
 
