@@ -16,7 +16,6 @@ import pytest
 from detnas.architecture import write_yaml
 from detnas.designs import named_design, yolo11n, yolov8n
 from detnas.latency_table import (
-    FEATURES,
     MissingLayersError,
     TableError,
     deploy_model,
@@ -111,8 +110,13 @@ def test_fit_recovers_constants_of_linear_data() -> None:
     for _ in range(12):
         x = [float(rng.uniform(5, 80)), float(rng.integers(18, 40)), 1.0, float(rng.choice([0.36, 0.64, 1.0]))]
         rows.append({"features": x, "measured_ms": float(np.dot(truth, x))})
-    assert fit_coefficients(rows[: 2 * len(FEATURES) - 1]) is None  # too few networks: no fit, plain layer sum
-    assert fit_coefficients(rows) == pytest.approx(truth.tolist(), rel=1e-6)
+    assert fit_coefficients(rows[:3]) is None  # too few networks: no fit, plain layer sum
+    assert fit_coefficients(rows) == pytest.approx(truth.tolist(), rel=1e-6)  # exact data: the full model wins
+    proportional = [{"features": r["features"], "measured_ms": 1.1 * r["features"][0]} for r in rows]
+    assert fit_coefficients(proportional) == pytest.approx([1.1, 0, 0, 0], abs=1e-9)  # the simplest exact model
+    one_size = [{"features": [*r["features"][:3], 1.0], "measured_ms": r["measured_ms"]} for r in rows]
+    coef = fit_coefficients(one_size)  # constant and pixel term are the same column: never both in the model
+    assert coef is not None and (coef[2] == 0 or coef[3] == 0)
 
 
 def test_missing_layer_is_an_error_naming_it(table_path: Path) -> None:
