@@ -30,6 +30,7 @@ FRONT_FIELDS = (
     "inherited",
     "yaml",
     "weights",
+    "measured_latency_ms",
 )
 
 
@@ -48,6 +49,7 @@ class FrontRow:
     inherited: str | None  # "<parent> <fraction of parameters>" for candidates that inherited weights
     yaml: str
     weights: str | None
+    measured_latency_ms: float | None = None  # with a latency table: latency_ms is predicted, this is measured here
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in FRONT_FIELDS}
@@ -96,6 +98,7 @@ def write_outputs(folder: str | Path, store: Store) -> dict[str, Path]:
     front_dir.mkdir(parents=True)
     rows: list[FrontRow] = []
     proxy = proxy_name(store)
+    measured = store.get_meta("measured_latency", {}) or {}
     for c in front_candidates(store):
         yaml_path = front_dir / f"{c.genome_id}.yaml"
         yaml_path.write_text(c.yaml)
@@ -118,6 +121,7 @@ def write_outputs(folder: str | Path, store: Store) -> dict[str, Path]:
                 _inherited(c),
                 str(yaml_path),
                 str(weights) if weights else None,
+                measured.get(c.genome_id),
             )
         )
     with open(folder / "pareto.csv", "w", newline="") as handle:
@@ -129,7 +133,8 @@ def write_outputs(folder: str | Path, store: Store) -> dict[str, Path]:
         json.dumps({"front": [r.to_dict() for r in rows], "statistics": stats}, indent=2) + "\n"
     )
     figure = plot_front(store, folder / "pareto.png")
-    (folder / "report.md").write_text(markdown_report(rows, stats, figure))
+    table = store.get_meta("config", {}).get("latency_table")
+    (folder / "report.md").write_text(markdown_report(rows, stats, figure, latency_table=table))
     return {
         "csv": folder / "pareto.csv",
         "json": folder / "pareto.json",
@@ -204,7 +209,9 @@ def plot_front(store: Store, path: Path) -> Path:
     return path
 
 
-def markdown_report(rows: list[FrontRow], stats: dict[str, Any], figure: Path) -> str:
+def markdown_report(
+    rows: list[FrontRow], stats: dict[str, Any], figure: Path, *, latency_table: str | None = None
+) -> str:
     counts = stats["counts"]
     secs = stats["seconds"]
     sources = ", ".join(stats["metric_source"])
@@ -222,18 +229,33 @@ def markdown_report(rows: list[FrontRow], stats: dict[str, Any], figure: Path) -
         "",
         f"## Pareto front ({score_label(stats['proxy'])} up, latency down)",
         "",
-        f"| id | score ({stats['proxy']}) | mAP50-95 | mAP50 | latency ms | size | params M | GFLOPs | origin | "
-        "inherited |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    if latency_table:  # latency is predicted from the table for every candidate; the front is measured here too
+        lines += [
+            f"Latency predicted from table `{latency_table}`; the front measured on this machine with the table's "
+            "backend, threads and clock.",
+            "",
+        ]
+        latency_head, latency_rule = "predicted ms | measured ms | error %", "---|---|---"
+    else:
+        latency_head, latency_rule = "latency ms", "---"
+    lines += [
+        f"| id | score ({stats['proxy']}) | mAP50-95 | mAP50 | {latency_head} | size | params M | GFLOPs | origin "
+        "| inherited |",
+        f"|---|---|---|---|{latency_rule}|---|---|---|---|---|",
     ]
     for r in rows:
         params = f"{r.params / 1e6:.2f}" if r.params else "-"
         gflops = f"{r.gflops:.2f}" if r.gflops else "-"
         map50_95 = f"{r.map50_95:.4f}" if r.map50_95 is not None else "-"
         map50 = f"{r.map50:.4f}" if r.map50 is not None else "-"
+        latency = f"{r.latency_ms:.1f}"
+        if latency_table:
+            m = r.measured_latency_ms
+            latency += f" | {m:.1f} | {100 * (r.latency_ms - m) / m:+.1f}" if m else " | - | -"
         lines.append(
-            f"| {r.genome_id} | {r.score:.5g} | {map50_95} | {map50} | {r.latency_ms:.1f} | {r.imgsz or '-'} "
-            f"| {params} | {gflops} "
+            f"| {r.genome_id} | {r.score:.5g} | {map50_95} | {map50} | {latency} | {r.imgsz or '-'} | {params} "
+            f"| {gflops} "
             f"| {r.origin} | {r.inherited or '-'} |"
         )
     lines += ["", f"![score against latency]({figure.name})", ""]

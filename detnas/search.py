@@ -31,6 +31,7 @@ from detnas.strategy import AgingEvolution, PolicyState, RandomSearch, Reinforce
 
 STORE_NAME = "search.sqlite"
 LOCK_NAME = ".lock"
+TABLE_COPY_NAME = "latency_table.json"  # the --latency-table plus layers timed during the search (same machine only)
 STRATEGIES = ("evolution", "random", "rl")
 SPACES = ("full", "anchored")
 
@@ -80,6 +81,7 @@ class SearchConfig:
     parents: tuple[str, ...] = ()  # COCO-trained checkpoints (or parent folders) candidates inherit from
     space: str | None = None  # "full", or "anchored" (detnas.space.anchored_space); default: anchored with parents
     imgsizes: tuple[int, ...] = ()  # input sizes searched with the network (empty: every candidate at recipe.imgsz)
+    latency_table: str | None = None  # detnas.latency_table JSON: predicted latency for constraints and objective
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "parents", tuple(str(p) for p in self.parents))
@@ -137,6 +139,17 @@ class SearchConfig:
         data["parents"] = tuple(data.get("parents", ()))
         data["imgsizes"] = tuple(data.get("imgsizes", ()))
         return cls(**data)
+
+
+def _load_latency_table(config: SearchConfig, folder: Path):
+    """The search's latency table (validated for its backend and space version), or None without one; on resume
+    the run folder's copy, which holds the layers timed during the search as well."""
+    if not config.latency_table:
+        return None
+    from detnas.latency_table import load_table
+
+    copy = folder / TABLE_COPY_NAME
+    return load_table(copy if copy.is_file() else config.latency_table, backend=config.latency_backend)
 
 
 class RunFolderLock:
@@ -206,6 +219,7 @@ class Search:
             self.space = anchored_space(nc=self.nc, imgsizes=sizes)
         else:
             self.space = SearchSpace(nc=self.nc, imgsizes=sizes)
+        self.latency_table = _load_latency_table(config, folder)
         seeds = [self.space.place(named_design(name, nc=self.nc)) for name in config.seeds]
         self.seed_names = {g.id: name for g, name in zip(seeds, config.seeds, strict=True)}
         if config.strategy == "evolution":
@@ -230,7 +244,8 @@ class Search:
             data=self.data,
             recipe=config.recipe,
             device=config.device,
-            latency_backend=config.latency_backend,
+            # With a table, latency is predicted at proposal and only the front is measured (measure_front).
+            latency_backend=None if self.latency_table else config.latency_backend,
             timeout_s=config.timeout_s,
             latency_cache=folder / "latency_cache.json",
             proxy=config.proxy,
@@ -252,7 +267,9 @@ class Search:
         data = Path(config.data).expanduser().resolve()
         if not data.is_file():
             raise InputError(f"data YAML {config.data} does not exist: pass an Ultralytics data YAML with --data")
-        config = SearchConfig.from_dict({**config.to_dict(), "data": str(data)})
+        table = str(Path(config.latency_table).expanduser().resolve()) if config.latency_table else None
+        config = SearchConfig.from_dict({**config.to_dict(), "data": str(data), "latency_table": table})
+        _load_latency_table(config, folder)  # a bad table is refused before the run folder holds a store
         # Check the data once, fully, before any candidate: a bad label is the user's fault, not a candidate's.
         prepare_data(data, config.recipe, folder / "data_check", check=True)
         store = Store(folder / STORE_NAME)
@@ -306,7 +323,7 @@ class Search:
                     in_flight.discard(job.genome_id)
                     self._record(job, evaluation)
                     consecutive_failures = 0 if evaluation.ok else consecutive_failures + 1
-                    bar.update(job.genome_id, evaluation, self.best())
+                    bar.update(job.genome_id, evaluation, self.best(), self.store.get(job.genome_id).latency_ms)
                     if consecutive_failures >= self.config.max_failures:
                         raise SearchError(
                             f"search stopped: the last {consecutive_failures} candidates all failed (last: "
@@ -342,10 +359,14 @@ class Search:
             proposal = self.strategy.propose(self.history(), rng)
             genome = proposal.genome
             cost = genome_cost(genome, imgsz=genome.imgsz or self.config.recipe.imgsz)
-            latency = None
-            if self.config.constraints.max_latency_ms is not None:
+            latency, reason = None, None
+            if self.latency_table is not None:
+                latency, reason = self._table_latency(genome)
+            elif self.config.constraints.max_latency_ms is not None:
                 latency = self._latency(genome)
-            reason = self.config.constraints.violation(params=cost.params, gflops=cost.gflops, latency_ms=latency)
+            reason = reason or self.config.constraints.violation(
+                params=cost.params, gflops=cost.gflops, latency_ms=latency
+            )
             origin = f"seed:{self.seed_names[genome.id]}" if proposal.origin == "seed" else proposal.origin
             self.store.add_candidate(
                 genome_id=genome.id,
@@ -388,6 +409,60 @@ class Search:
             cache.put(record)
         return record.median_ms
 
+    def _table_latency(self, genome: ArchGenome) -> tuple[float | None, str | None]:
+        """Predicted latency from the table. Layers the table lacks are timed here and added to the run folder's
+        copy of the table when the table was built on this machine's CPU; on another device's table the genome is
+        infeasible (with the reason), since a figure from this machine would be mixed with that device's."""
+        from detnas.evaluate.environment import cpu_name
+        from detnas.latency_table import MissingLayersError, extend_layers, predict_ms
+
+        table, imgsz = self.latency_table, genome.imgsz or self.config.recipe.imgsz
+        assert table is not None
+        try:
+            return predict_ms(genome, table, imgsz=imgsz), None
+        except MissingLayersError as exc:
+            if table.device != cpu_name():
+                return None, str(exc)
+            copy = self.folder / TABLE_COPY_NAME
+            extend_layers(table, [genome], sizes=[imgsz], out=copy)
+            print(
+                f"note: timed {len(exc.missing)} layer(s) of {genome.id} the table lacked; added to {copy}",
+                file=sys.stderr,
+            )
+            return predict_ms(genome, table, imgsz=imgsz), None
+
+    def _measure_like_table(self, genome: ArchGenome) -> float:
+        """Whole-network latency on this machine with the table's backend, threads and clock."""
+        from detnas.latency_table import measure_network_ms
+
+        table = self.latency_table
+        assert table is not None
+        workdir = self.folder / "candidates" / genome.id / "latency"
+        return measure_network_ms(
+            genome,
+            imgsz=genome.imgsz or self.config.recipe.imgsz,
+            backend=table.backend,
+            threads=table.threads,
+            warmup=5,
+            runs=30,
+            workdir=workdir,
+            clock=table.clock,
+        )
+
+    def measure_front(self) -> dict[str, float]:
+        """With a latency table: measure the front's predicted designs for real on this machine (the table's backend,
+        threads and clock), kept in the store (meta ``measured_latency``) so the report shows both figures."""
+        if self.latency_table is None:
+            return {}
+        from detnas.report import front_candidates
+
+        measured = dict(self.store.get_meta("measured_latency", {}) or {})
+        for c in front_candidates(self.store):
+            if c.genome_id not in measured:
+                measured[c.genome_id] = round(self._measure_like_table(ArchGenome.from_json(c.genome_json)), 4)
+                self.store.set_meta("measured_latency", measured)
+        return measured
+
     def _write_yaml(self, genome_id: str, text: str) -> Path:
         path = self.folder / "candidates" / genome_id / f"{genome_id}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -408,7 +483,10 @@ class Search:
         """Store the evaluation. Params and GFLOPs stay those of the unfused genome measured at proposal, the
         figures Ultralytics prints for a YAML; the fused deployment cost is kept inside the evaluation JSON."""
         metrics, latency, proxy = evaluation.metrics, evaluation.latency, evaluation.proxy
-        ok = evaluation.ok and proxy is not None and latency is not None
+        latency_ms = latency.median_ms if latency else None
+        if self.latency_table is not None:  # the latency predicted (or measured on a table miss) at proposal
+            latency_ms = self.store.get(job.genome_id).latency_ms  # type: ignore[union-attr]
+        ok = evaluation.ok and proxy is not None and latency_ms is not None
         self.store.finish(
             job.genome_id,
             status="done" if ok else "failed",
@@ -417,7 +495,7 @@ class Search:
             map=metrics.map50_95 if metrics else None,
             map50=metrics.map50 if metrics else None,
             score=proxy.score if proxy else None,
-            latency_ms=latency.median_ms if latency else None,
+            latency_ms=latency_ms,
             weights=evaluation.weights_best or evaluation.weights_last,
         )
 
@@ -446,11 +524,17 @@ class Progress:
             self.stream.write(("\n" if self.live else "") + text + "\n")
             self.stream.flush()
 
-    def update(self, genome_id: str, evaluation: Evaluation, best: tuple[float, float, str] | None) -> None:
+    def update(
+        self,
+        genome_id: str,
+        evaluation: Evaluation,
+        best: tuple[float, float, str] | None,
+        latency_ms: float | None = None,
+    ) -> None:
         self.done += 1
-        if evaluation.ok and evaluation.proxy and evaluation.latency:
+        if evaluation.ok and evaluation.proxy and latency_ms is not None:
             name = "mAP" if evaluation.proxy.proxy == "map" else evaluation.proxy.proxy
-            last = f"{genome_id} {name} {evaluation.proxy.score:.4g} {evaluation.latency.median_ms:.1f} ms"
+            last = f"{genome_id} {name} {evaluation.proxy.score:.4g} {latency_ms:.1f} ms"
         else:
             last = f"{genome_id} failed: {(evaluation.failure_reason or '')[:60]}"
         best_text = f"best {best[0]:.4g} @ {best[1]:.1f} ms ({best[2]})" if best else "best -"
