@@ -412,6 +412,14 @@ def markdown(rows: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
+def _front(points: Sequence[dict]) -> list[dict]:
+    """The points no other point beats on both mAP50-95 (up) and latency (down), by latency."""
+    from detnas.pareto import non_dominated_ranks
+
+    ranks = non_dominated_ranks([(p["map50_95"], p["latency_ms"]) for p in points])
+    return sorted((p for p, r in zip(points, ranks, strict=True) if r == 0), key=lambda p: p["latency_ms"])
+
+
 def plot(rows: Sequence[dict], path: Path, title: str) -> Path:
     import matplotlib
 
@@ -424,16 +432,17 @@ def plot(rows: Sequence[dict], path: Path, title: str) -> Path:
         xs, ys = [p["latency_ms"] for p in points], [p["map50_95"] for p in points]
         if key.startswith("found "):
             tuned = key.endswith("fine-tuned")
-            color = "crimson" if tuned else "darkorange"
+            color = "crimson" if tuned else "darkviolet"
+            label = f"found by detnas ({key.split(' ', 1)[1]})"
+            ax.scatter(xs, ys, marker="*", s=160, color=color, zorder=5, label=label)
+            best = _front(points)  # the line joins the found designs no other found design beats
             ax.plot(
-                xs,
-                ys,
-                "*-" if tuned else "*--",
+                [p["latency_ms"] for p in best],
+                [p["map50_95"] for p in best],
+                "-" if tuned else "--",
                 color=color,
-                markersize=14,
                 linewidth=2,
-                zorder=5,
-                label=f"found by detnas ({key.split(' ', 1)[1]})",
+                zorder=4,
             )
             for p in points:
                 ax.annotate(
