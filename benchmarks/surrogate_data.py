@@ -12,9 +12,15 @@ Recipe (fixed; a rerun measures the same thing):
 - Latency: the search's own measurement (``evaluate_candidate``, torch backend, 320 px, 1 thread, 10 warm-up runs,
   median of 50), on this machine. All figures describe the architecture at 320 px input.
 
+The committed 150 rows were collected with detnas at commit b8b4750, before least-squares reconstruction of sliced
+layers existed (sliced designs: BatchNorm re-estimation only, as the recipe says). This script on a later commit
+scores sliced designs after reconstruction, a different objective: collect into a new file (``--data``) rather than
+appending to the committed one.
+
 Usage:  python benchmarks/surrogate_data.py [--count 240] [--out runs/surrogate_data]
 Each result is appended as one JSON line to ``benchmarks/results/surrogate_evaluations.jsonl`` as it comes; a rerun
-skips ids already there, so a stop resumes. The recipe is written to ``benchmarks/results/surrogate_recipe.json``.
+skips ids already there, so a stop resumes. The recipe is written to ``benchmarks/results/surrogate_recipe.json``
+(beside ``--data`` otherwise).
 """
 
 from __future__ import annotations
@@ -111,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=240)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "surrogate_data")
+    parser.add_argument("--data", type=Path, default=RESULTS, help=f"JSONL of results (default {RESULTS})")
     args = parser.parse_args(argv)
     if args.count < 3:
         print(f"error: --count {args.count} is below the 3 parents: pass --count 150 or more", file=sys.stderr)
@@ -121,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     parents = [load_parent(p).genome for p in parent_paths]
     search, _ = split_val(args.out / "data")
-    RECIPE.parent.mkdir(parents=True, exist_ok=True)
-    RECIPE.write_text(
+    recipe = RECIPE if args.data == RESULTS else args.data.with_suffix(".recipe.json")
+    recipe.parent.mkdir(parents=True, exist_ok=True)
+    recipe.write_text(
         json.dumps(
             {
                 "recipe": __doc__.split("Usage:")[0].strip(),
@@ -138,13 +146,13 @@ def main(argv: list[str] | None = None) -> int:
         + "\n"
     )
     done = set()
-    if RESULTS.is_file():
-        done = {json.loads(line)["id"] for line in RESULTS.read_text().splitlines() if line.strip()}
+    if args.data.is_file():
+        done = {json.loads(line)["id"] for line in args.data.read_text().splitlines() if line.strip()}
     for i, (kind, genome) in enumerate(architectures(parents, count=args.count)):
         if genome.id in done:
             continue
         row = evaluate(kind, genome, data=search, out=args.out, parents=parent_paths)
-        with RESULTS.open("a") as f:
+        with args.data.open("a") as f:
             f.write(json.dumps(row) + "\n")
         print(
             f"{i:4d} {kind:14s} {row['status']:6s} mAP {row.get('map50_95', float('nan')):.4f} "
