@@ -222,6 +222,8 @@ def fit_tree(
         if best[1] < 0:
             return node
         mask = x[rows, best[1]] <= best[2]
+        if mask.all() or not mask.any():  # the midpoint of two adjacent floats rounded onto one of them: no split
+            return node
         feature[node], threshold[node] = best[1], best[2]
         left[node] = grow(rows[mask], depth + 1)
         right[node] = grow(rows[~mask], depth + 1)
