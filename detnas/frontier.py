@@ -26,7 +26,6 @@ from __future__ import annotations
 import csv
 import json
 import random
-import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -263,9 +262,8 @@ def score_rows(plans: Sequence[Plan], heldout: Path, protocol: FrontierProtocol,
 def time_rows(rows: list[dict], protocol: FrontierProtocol, out: Path, log=print) -> None:
     """ONNX Runtime latency of every non-INT8 row, interleaved (see the protocol); TFLite rows with its interpreter."""
     import numpy as np
-    import onnxruntime as ort
 
-    from detnas.evaluate.latency import export_onnx, summarize
+    from detnas.evaluate.latency import export_onnx, onnx_session, summarize
 
     sessions = {}
     for row in rows:
@@ -274,12 +272,7 @@ def time_rows(rows: list[dict], protocol: FrontierProtocol, out: Path, log=print
         onnx_dir = out / "onnx" / f"{row['model']}_{row['imgsz']}".replace(".", "")
         found = sorted(onnx_dir.glob("*.onnx"))
         path = found[0] if found else export_onnx(Path(row["weights"]), row["imgsz"], onnx_dir)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = protocol.threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = onnx_session(path, protocol.threads)
         x = np.random.default_rng(0).random((1, 3, row["imgsz"], row["imgsz"]), dtype=np.float32)
         sessions[row["name"]] = (session, {session.get_inputs()[0].name: x})
     if sessions:
@@ -491,10 +484,6 @@ def write_results(rows: list[dict], meta: dict[str, Any], json_path: Path, title
         writer.writerows(rows)
     png = plot(rows, json_path.with_suffix(".png"), title)
     return {"json": json_path, "csv": csv_path, "png": png}
-
-
-def median_or_none(values: Sequence[float]) -> float | None:
-    return statistics.median(values) if values else None
 
 
 def heldout_for(run_data: Path) -> Path | None:

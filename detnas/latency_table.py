@@ -29,6 +29,7 @@ import numpy as np
 
 from detnas.architecture import model_dict
 from detnas.evaluate.environment import cpu_name, package_versions
+from detnas.evaluate.latency import onnx_session
 from detnas.genome import GENOME_VERSION, ArchGenome
 
 TABLE_FORMAT = 1  # bump when the meaning of a key or a figure changes
@@ -271,17 +272,6 @@ def _weighted_lstsq(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 # ---- measuring on this machine ----
 
 
-def _ort_session(path: Path, threads: int):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()  # the same settings as detnas.evaluate.latency's whole-network timing
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 def _median_ms(step: Callable[[], object], warmup: int, runs: int, clock: str = "wall") -> float:
     now = time.thread_time if clock == "cpu" else time.perf_counter
     for _ in range(warmup):
@@ -353,7 +343,7 @@ def time_layer(
     with torch.no_grad():
         torch2onnx(layer, inputs, path, opset=best_onnx_opset(onnx), input_names=names, output_names=["y"])
     onnx.save(onnxslim.slim(onnx.load(str(path))), str(path))  # as Ultralytics' export (simplify=True) does
-    session = _ort_session(path, threads)
+    session = onnx_session(path, threads)
     feed = {n: x.numpy() for n, x in zip(names, inputs, strict=True)}
     return _median_ms(lambda: session.run(None, feed), warmup, runs, clock)
 
@@ -383,7 +373,7 @@ def measure_network_ms(
         model = _load_fused(yaml, genome.head.nc)
         with torch.inference_mode():
             return _median_ms(lambda: model(x), warmup, runs, clock)
-    session = _ort_session(export_onnx(yaml, imgsz, workdir / "export", genome.head.nc), threads)
+    session = onnx_session(export_onnx(yaml, imgsz, workdir / "export", genome.head.nc), threads)
     feed = {session.get_inputs()[0].name: x.numpy()}
     return _median_ms(lambda: session.run(None, feed), warmup, runs, clock)
 

@@ -73,7 +73,7 @@ def _name(model, module) -> str:
 
 def test_unchanged_network_is_not_touched(parent, batches):
     fit, _ = batches
-    model, inheritance = inherit(parent.genome, [parent], nc=80, images=fit)
+    model, inheritance = inherit(parent.genome, [parent], nc=80, images=lambda: fit)
     assert inheritance.reconstruction is None  # nothing sliced: the copy is the parent
     a, b = model.state_dict(), parent.model.state_dict()
     assert all(torch.equal(a[k].float(), b[k].float()) for k in a)
@@ -83,6 +83,6 @@ def test_inherit_reconstructs_thinned_yolo11n(parent, batches):
     fit, check = batches
     slim = thinned(parent.genome, width=0.75)
     plain, _ = inherit(slim, [parent], nc=80)
-    model, inheritance = inherit(slim, [parent], nc=80, images=fit)
+    model, inheritance = inherit(slim, [parent], nc=80, images=lambda: fit)
     assert inheritance.reconstruction is not None and inheritance.reconstruction["layers"] > 50
     assert _error(model, parent.model, check) < _error(plain, parent.model, check)

@@ -173,7 +173,9 @@ def export_onnx(source: Path, imgsz: int, workdir: Path, nc: int | None = None) 
     return Path(out)
 
 
-def _onnx_times(onnx_path: Path, imgsz: int, threads: int, warmup: int, runs: int) -> list[float]:
+def onnx_session(onnx_path: Path, threads: int):
+    """An ONNX Runtime CPU session as every detnas timing uses it: ``threads`` intra-op, sequential, full graph
+    optimisation."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -181,7 +183,11 @@ def _onnx_times(onnx_path: Path, imgsz: int, threads: int, warmup: int, runs: in
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+
+
+def _onnx_times(onnx_path: Path, imgsz: int, threads: int, warmup: int, runs: int) -> list[float]:
+    session = onnx_session(onnx_path, threads)
     name = session.get_inputs()[0].name
     x = np.random.default_rng(0).random((1, 3, imgsz, imgsz), dtype=np.float32)
     return _time_runs(lambda: session.run(None, {name: x}), warmup, runs)

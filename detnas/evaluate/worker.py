@@ -81,7 +81,9 @@ def _inherit(state: _Run, request: dict[str, Any], recipe, spec: dict[str, Any],
         parents = [load_parent(p) for p in paths]
         genome = genome_from_yaml(request["arch_yaml"])
         data_yaml = Path(request["data_yaml"])
-        images = real_batches(data_yaml, imgsz=REC_IMGSZ, batch=REC_IMAGES, count=1, seed=recipe.seed)[0]["img"]
+        def images():
+            return real_batches(data_yaml, imgsz=REC_IMGSZ, batch=REC_IMAGES, count=1, seed=recipe.seed)[0]["img"]
+
         model, inheritance = inherit(genome, parents, nc=len(names), names=names, seed=recipe.seed, images=images)
         seen = 0
         if "fresh" in inheritance.methods or inheritance.head_reset:  # layers no parent fills: real statistics

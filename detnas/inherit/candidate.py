@@ -4,7 +4,7 @@ BatchNorm on real images, save as an Ultralytics checkpoint that training, valid
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -43,13 +43,14 @@ def inherit(
     nc: int,
     names: dict[int, str] | None = None,
     seed: int = 0,
-    images: torch.Tensor | None = None,
+    images: Callable[[], torch.Tensor] | None = None,
 ) -> tuple[nn.Module, Inheritance]:
     """The candidate filled from the parent whose transfer covers most of its parameters (ties: the first given).
 
     Layers no parent fills keep a fresh initialisation drawn with ``seed``, so the result is reproducible. When the
     data's class count differs from a parent's, the class predictions start fresh (``Inheritance.head_reset``).
-    With ``images`` (a 0-1 float batch of real training images), a candidate whose transfer changed the parent's
+    With ``images`` (returns a 0-1 float batch of real training images; called only when needed), a candidate whose
+    transfer changed the parent's
     function has its inherited convolutions refitted to reproduce the parent's outputs on them
     (``detnas.inherit.reconstruct``).
     """
@@ -69,7 +70,7 @@ def inherit(
     assert best is not None
     model, result, tally, parent = best
     if images is not None and any(m == "sliced" for m in result.methods):
-        done = reconstruct(model, parent.model, tally.pairs, images, seed=seed)
+        done = reconstruct(model, parent.model, tally.pairs, images(), seed=seed)
         result = replace(result, reconstruction=done.to_dict())
     return model, result
 
