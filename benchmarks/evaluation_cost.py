@@ -19,7 +19,7 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 os.environ.setdefault("YOLO_VERBOSE", "false")
 
-from detnas.data_location import dataset_yaml  # noqa: E402
+from detnas.datasets import dataset_yaml  # noqa: E402
 from detnas.evaluate import Recipe, evaluate_candidate  # noqa: E402
 from detnas.evaluate.environment import environment_info  # noqa: E402
 from detnas.evaluate.stock import write_stock_yaml  # noqa: E402

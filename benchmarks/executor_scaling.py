@@ -30,12 +30,12 @@ os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 os.environ.setdefault("YOLO_VERBOSE", "false")
 
 from detnas.architecture import write_yaml  # noqa: E402
-from detnas.data_location import dataset_yaml  # noqa: E402
+from detnas.datasets import dataset_yaml  # noqa: E402
 from detnas.designs import named_design  # noqa: E402
 from detnas.evaluate import Evaluation, Recipe  # noqa: E402
 from detnas.evaluate.environment import environment_info  # noqa: E402
-from detnas.executor import Evaluator, Executor, Job, LocalExecutor  # noqa: E402
-from detnas.ray_executor import RayExecutor  # noqa: E402
+from detnas.search.executor import Evaluator, Executor, Job, LocalExecutor  # noqa: E402
+from detnas.search.ray_executor import RayExecutor  # noqa: E402
 from detnas.space import SearchSpace  # noqa: E402
 
 CONFIGS = {"local": None, "ray-1": 1, "ray-2": 2}  # name -> Ray workers (None: LocalExecutor)

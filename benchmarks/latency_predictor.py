@@ -1,8 +1,8 @@
 """How well does a latency lookup table predict real whole-network latency? Spearman, MAPE, within-10% on held-out
 genomes.
 
-Protocol: a table (``detnas.latency_table``) is calibrated on separate genomes (seeded apart from the test set: the
-constants are never fitted on test genomes), then extended with the layers of the test genomes: 100 sampled from the
+Protocol: a table (``detnas.evaluate.latency_table``) is calibrated on separate genomes (seeded apart from the test set:
+the constants are never fitted on test genomes), then extended with the layers of the test genomes: 100 sampled from the
 anchored and the full space in turn plus the shipped designs, each at every size. For each test genome and size the
 whole network is measured by the search's own protocol (Ultralytics ONNX export, ONNX Runtime, same threads) right
 after its layers were timed, so machine drift hits both alike. Every result row is written as it comes; run it again
@@ -31,7 +31,7 @@ from scipy.stats import spearmanr  # noqa: E402
 
 from detnas.designs import NAMED_DESIGNS, named_design  # noqa: E402
 from detnas.evaluate.environment import environment_info  # noqa: E402
-from detnas.latency_table import (  # noqa: E402
+from detnas.evaluate.latency_table import (  # noqa: E402
     calibrate,
     extend_layers,
     features,

@@ -46,7 +46,8 @@ os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 
 from detnas.architecture import write_yaml  # noqa: E402
 from detnas.cost import genome_cost  # noqa: E402
-from detnas.data_location import dataset_yaml  # noqa: E402
+from detnas.datasets import dataset_yaml  # noqa: E402
+from detnas.datasets import split_val as split_val_of  # noqa: E402
 from detnas.evaluate.candidate import evaluate_candidate  # noqa: E402
 from detnas.evaluate.environment import environment_info  # noqa: E402
 from detnas.evaluate.recipe import fine_tune_recipe  # noqa: E402
@@ -56,7 +57,6 @@ from detnas.models import default_parents  # noqa: E402
 from detnas.proxies import PRETRAINED_DEFAULT_PROXY  # noqa: E402
 from detnas.proxies.agreement import bootstrap_interval, kendall_tau_b  # noqa: E402
 from detnas.space import anchored_space  # noqa: E402
-from detnas.splits import split_val as split_val_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "pretrained_fidelity.json"
@@ -123,7 +123,7 @@ def _evaluate(arch: Path, data: Path, recipe, proxy: str, workdir: Path, parents
 
 def scores_of(name: str, arch: Path, search: Path, out: Path, parents: list[Path]) -> dict:
     """The four cheap scores of one architecture and what each cost."""
-    from detnas.evaluate.val_loss import validation_loss
+    from detnas.proxies.val_loss import validation_loss
 
     def zero() -> dict:
         record = _evaluate(arch, search, BRIEF, "pretrained-zero", out / "zero", parents, latency=True)

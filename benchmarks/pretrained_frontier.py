@@ -1,8 +1,8 @@
 """The headline figure: designs found by a pretrained-anchored search against the COCO-trained YOLOs they start from.
 
-Protocol (``detnas.frontier`` states it in full; this script fixes the inputs):
+Protocol (``detnas.benchmark.frontier`` states it in full; this script fixes the inputs):
 - Data: ``coco_proxy`` (688 train2017 images, 318 val2017 images). Its val images are split once
-  (``detnas.splits.split_val``, seed 0) into a 159-image *search* half, the only val images the search scores, and a
+  (``detnas.datasets.split_val``, seed 0) into a 159-image *search* half, the only val images the search scores, and a
   159-image *held-out* half, the only images every figure below is measured on.
 - Search (budget stated in the JSON): ``detnas search`` with the three checkpoints as parents, the anchored space,
   input size searched with the network (320-640 px, step 32), aging evolution (population 8) seeded with YOLO11n,
@@ -33,9 +33,7 @@ from pathlib import Path
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 
-from detnas.data_location import dataset_yaml, datasets_dir  # noqa: E402
-from detnas.evaluate.environment import environment_info  # noqa: E402
-from detnas.frontier import (  # noqa: E402
+from detnas.benchmark.frontier import (  # noqa: E402
     FrontierProtocol,
     baseline_plans,
     int8_plans,
@@ -44,8 +42,13 @@ from detnas.frontier import (  # noqa: E402
     score_rows,
     write_results,
 )
+from detnas.datasets import (  # noqa: E402
+    dataset_yaml,
+    datasets_dir,
+    split_val,  # noqa: E402
+)
+from detnas.evaluate.environment import environment_info  # noqa: E402
 from detnas.models import default_parents  # noqa: E402
-from detnas.splits import split_val  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "pretrained_frontier.json"

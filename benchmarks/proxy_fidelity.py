@@ -9,7 +9,7 @@ Protocol (fixed; every run of this script measures the same thing):
   scratch on ``coco_proxy`` (all 688 training images) for ``REFERENCE_RECIPE`` (15 epochs at 128 px, batch 16, AdamW
   lr 0.001, detnas' default augmentation), i.e. 10,320 training images seen, more than 10x what any proxy below sees.
   Scored on the 318 held-out images by mAP50-95 / mAP50 and by the validation detection loss (box + cls + DFL,
-  ``detnas.evaluate.val_loss``). At this CPU scale mAP stays at the noise floor, so the primary reference is the
+  ``detnas.proxies.val_loss``). At this CPU scale mAP stays at the noise floor, so the primary reference is the
   validation loss (lower is better); the script prints the mAP figures too. Seed 0 for every architecture, seed 1
   also for four of them, to measure seed-to-seed spread against between-architecture spread.
 - Proxies (``detnas.proxies``), recomputed on every run, seed 0. Training proxies use ``BRIEF_RECIPE``: 2 epochs on a
@@ -47,18 +47,21 @@ from pathlib import Path
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 
-from detnas.architecture import write_yaml  # noqa: E402
-from detnas.cost import build_model, model_cost  # noqa: E402
-from detnas.data_location import dataset_yaml  # noqa: E402
+from detnas.architecture import (
+    build_model,
+    write_yaml,  # noqa: E402
+)
+from detnas.cost import model_cost  # noqa: E402
+from detnas.datasets import dataset_yaml  # noqa: E402
 from detnas.designs import yolo11n, yolov8n  # noqa: E402
 from detnas.evaluate.candidate import evaluate_candidate  # noqa: E402
 from detnas.evaluate.environment import environment_info  # noqa: E402
 from detnas.evaluate.parent import parent_manifest, train_parent  # noqa: E402
 from detnas.evaluate.recipe import Recipe  # noqa: E402
-from detnas.evaluate.val_loss import validation_loss  # noqa: E402
 from detnas.genome import ArchGenome  # noqa: E402
 from detnas.proxies import PROXIES, get_proxy  # noqa: E402
 from detnas.proxies.agreement import bootstrap_interval, kendall_tau_b, spearman_rho  # noqa: E402
+from detnas.proxies.val_loss import validation_loss  # noqa: E402
 from detnas.space import SearchSpace  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +82,7 @@ def architectures() -> list[tuple[str, ArchGenome]]:
     pool = []
     for _ in range(POOL_SIZE):
         genome = space.sample(rng)
-        gflops = model_cost(build_model(genome), imgsz=640).gflops or float("inf")
+        gflops = model_cost(build_model(genome).eval(), imgsz=640).gflops or float("inf")
         if gflops <= MAX_GFLOPS:
             pool.append((gflops, genome.id, genome))
     pool.sort(key=lambda item: (item[0], item[1]))

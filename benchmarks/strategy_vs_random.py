@@ -1,7 +1,7 @@
 """Random search, aging evolution and REINFORCE on a surrogate of real evaluations: which reaches a good front sooner?
 
 Protocol (fixed, so every run of this script measures the same thing):
-- Objective (default ``--objective surrogate``): ``detnas.surrogate`` fitted to the real evaluations of
+- Objective (default ``--objective surrogate``): ``detnas.search.surrogate`` fitted to the real evaluations of
   ``benchmarks/results/surrogate_evaluations.jsonl`` (``benchmarks/surrogate_data.py``: pretrained-zero mAP50-95 on
   the search half of coco_proxy val and measured CPU latency, 320 px): a genome's (predicted mAP up, predicted
   latency down). Space: ``anchored_space()``; every strategy is seeded, as ``detnas search`` is, with the three
@@ -45,9 +45,9 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 
 from detnas.genome import ArchGenome  # noqa: E402
-from detnas.pareto import hypervolume  # noqa: E402
+from detnas.search.pareto import hypervolume  # noqa: E402
+from detnas.search.strategies import AgingEvolution, RandomSearch, ReinforceSearch, Trial  # noqa: E402
 from detnas.space import SearchSpace, anchored_space  # noqa: E402
-from detnas.strategy import AgingEvolution, RandomSearch, ReinforceSearch, Trial  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "results" / "surrogate_evaluations.jsonl"
@@ -60,12 +60,12 @@ def analytic_objective(genome: ArchGenome) -> tuple[float, float]:
     """(accuracy, cost) of a genome by a fixed formula: GFLOPs@320 + 0.02/layer as cost; accuracy a saturating
     function of GFLOPs@640 plus structure terms (+0.03 PAN, +0.04 BiFPN, +0.02 P2 output, +0.02 C2PSA, +0.01 SPPF,
     block quality) and a +-0.01 hash term. A smoke test only."""
-    from detnas.architecture import build_layers
-    from detnas.cost import build_model, model_cost
+    from detnas.architecture import build_layers, build_model
+    from detnas.cost import model_cost
 
     if genome.id in _CACHE:
         return _CACHE[genome.id]
-    model = build_model(genome)
+    model = build_model(genome).eval()
     gflops_320 = model_cost(model, imgsz=320).gflops
     gflops_640 = 4 * gflops_320
     layers = len(build_layers(genome)[0].rows)
@@ -189,7 +189,7 @@ def setup(objective: str, settings: dict) -> dict:
     """The space, seeds and scoring function of an objective, and its fit where it is a surrogate."""
     if objective == "analytic":
         return {"space": SearchSpace(), "seeds": (), "score": analytic_objective, "settings": settings}
-    from detnas.surrogate import fit_surrogate, load_rows
+    from detnas.search.surrogate import fit_surrogate, load_rows
 
     if not DATA.is_file():
         raise FileNotFoundError(f"{DATA} is missing: run benchmarks/surrogate_data.py first")

@@ -1,6 +1,6 @@
 """How well does the strategy benchmark's surrogate rank architectures it was not fitted on?
 
-Protocol: ``detnas.surrogate`` (random forests, 100 trees, seed 0) on the successful rows of
+Protocol: ``detnas.search.surrogate`` (random forests, 100 trees, seed 0) on the successful rows of
 ``benchmarks/results/surrogate_evaluations.jsonl``; 5-fold cross-validation (rows shuffled with seed 0), so every
 architecture is predicted once by a model that never saw it. Reported for mAP50-95 and latency: Spearman rho and
 Kendall tau between held-out predictions and measurements (also among designs that kept mAP > 0.01, where the order
@@ -18,7 +18,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from detnas.surrogate import cross_validate, load_rows
+from detnas.search.surrogate import cross_validate, load_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "results" / "surrogate_evaluations.jsonl"

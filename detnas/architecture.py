@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from detnas.backbone_space import build_backbone
+from detnas.blocks import FeatureShape, LayerList
+from detnas.errors import InputError, read_yaml_file
 from detnas.genome import ArchGenome
 from detnas.neck_space import build_neck
-from detnas.wiring import FeatureShape, LayerList
 
 GENOME_PREFIX = "# genome: "
 
@@ -88,3 +90,64 @@ def _flow(value: Any) -> str:
     if isinstance(value, str):
         return value if value.replace(".", "").replace("_", "").isalnum() else json.dumps(value)
     return repr(value)
+
+
+# ---------------------------------------------------------------- YAML files and built models
+def load_arch_yaml(path: str | Path) -> dict[str, Any]:
+    """Parse a model YAML; raise InputError naming the file when it is missing or not a model mapping."""
+    path = Path(path).expanduser()
+    data = read_yaml_file(path, "architecture YAML", "pass the path of an Ultralytics model YAML")
+    if not isinstance(data, dict) or "backbone" not in data or "head" not in data:
+        raise InputError(f"architecture YAML {path} needs 'backbone:' and 'head:' layer lists (Ultralytics model YAML)")
+    return data
+
+
+def arch_sha256(path: str | Path) -> str:
+    """Hash of the parsed YAML content (key order, comments and whitespace do not change it)."""
+    data = load_arch_yaml(path)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def build_model(
+    source: ArchGenome | str | Path,
+    nc: int | None = None,
+    *,
+    names: dict[int, str] | None = None,
+    verbose: bool = False,
+):
+    """The stock Ultralytics DetectionModel of a genome or a model YAML (random initialisation, train mode).
+
+    ``nc`` defaults to the genome's class count or the YAML's ``nc``. A YAML is built exactly as training will build
+    it (same ``parse_model``); whatever Ultralytics raises passes through, and callers decide whether that is a
+    candidate fault or an input error.
+    """
+    import contextlib
+    import io
+
+    from ultralytics.nn.tasks import DetectionModel  # deferred: importing ultralytics takes about a second
+
+    if isinstance(source, ArchGenome):
+        nc = source.head.nc if nc is None else nc
+        with contextlib.redirect_stdout(io.StringIO()):
+            model = DetectionModel(cfg=model_dict(source.with_nc(nc)), ch=3, nc=nc, verbose=verbose)
+    else:
+        load_arch_yaml(source)
+        model = DetectionModel(cfg=str(source), ch=3, nc=nc, verbose=verbose)
+    if names is not None:
+        model.names = dict(names)
+    return model
+
+
+def check_arch_yaml(path: str | Path, nc: int | None = None) -> None:
+    """Raise InputError (one line) when the YAML does not build: for the CLI, where the YAML is the user's input."""
+    try:
+        build_model(path, nc)
+    except InputError:
+        raise
+    except Exception as e:  # noqa: BLE001 - parse_model raises anything from KeyError to RuntimeError
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise InputError(
+            f"architecture YAML {path} does not build ({type(e).__name__}: {first[:200]}): "
+            "fix the layer list (modules, 'from' indices, arguments)"
+        ) from None

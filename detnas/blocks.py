@@ -1,4 +1,4 @@
-"""Stock Ultralytics building blocks that backbone stages and neck nodes choose from.
+"""Stock Ultralytics building blocks that backbone stages and neck nodes choose from, and the YAML rows they make.
 
 Each block gene maps to one YAML row of a module that a plain ``ultralytics`` install already has. The argument
 layout written here follows ``ultralytics.nn.tasks.parse_model`` (channels first, repeats inserted by the parser).
@@ -137,3 +137,36 @@ def _known_fields(cls: type, data: dict[str, Any], path: str) -> dict[str, Any]:
     if missing:
         raise ValueError(f"gene {path}.{missing[0]} is missing: a genome needs {sorted(fields)}")
     return dict(data)
+
+
+# ---------------------------------------------------------------- feature-map wiring
+# What a backbone declares and what a neck wires to.
+@dataclass(frozen=True)
+class FeatureShape:
+    """A feature map as the YAML sees it: the layer that makes it, its channels and its stride."""
+
+    layer: int
+    channels: int
+    stride: int
+
+    @property
+    def level(self) -> int:
+        return self.stride.bit_length() - 1  # stride 8 -> P3
+
+
+class LayerList:
+    """The rows of an Ultralytics model YAML under construction, with a comment per row."""
+
+    def __init__(self) -> None:
+        self.rows: list[list] = []
+        self.comments: list[str] = []
+
+    def add(self, row: list, comment: str) -> int:
+        """Append ``[from, repeats, module, args]`` and return its layer index."""
+        self.rows.append(row)
+        self.comments.append(comment)
+        return len(self.rows) - 1
+
+    def source(self, layer: int) -> int:
+        """How a new row refers to ``layer``: -1 when it is the row just before, as Ultralytics writes it."""
+        return -1 if layer == len(self.rows) - 1 else layer

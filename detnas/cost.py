@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 from dataclasses import asdict, dataclass
 
-from detnas.architecture import model_dict
+from detnas.architecture import build_model
 from detnas.genome import ArchGenome
 
 
@@ -23,15 +21,6 @@ class Cost:
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
-
-
-def build_model(genome: ArchGenome):
-    """The stock ``ultralytics`` DetectionModel of a genome (random initialisation, eval mode)."""
-    from ultralytics.nn.tasks import DetectionModel  # deferred: importing ultralytics takes about a second
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        model = DetectionModel(cfg=model_dict(genome), ch=3, nc=genome.head.nc, verbose=False)
-    return model.eval()
 
 
 def model_cost(model, *, imgsz: int = 640, fused: bool = False) -> Cost:
@@ -52,4 +41,4 @@ def model_cost(model, *, imgsz: int = 640, fused: bool = False) -> Cost:
 
 
 def genome_cost(genome: ArchGenome, *, imgsz: int = 640) -> Cost:
-    return model_cost(build_model(genome), imgsz=imgsz)
+    return model_cost(build_model(genome).eval(), imgsz=imgsz)

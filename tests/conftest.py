@@ -1,4 +1,4 @@
-"""Shared fixtures: the real COCO subsets, found through detnas.data_location, skip only where absent."""
+"""Shared fixtures: the real COCO subsets, found through detnas.datasets, skip only where absent."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 os.environ.setdefault("YOLO_VERBOSE", "false")
 
-from detnas.data_location import DATASETS_ENV, datasets_dir  # noqa: E402
+from detnas.datasets import DATASETS_ENV, datasets_dir  # noqa: E402
 
 
 @pytest.fixture(scope="session")

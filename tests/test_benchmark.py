@@ -109,7 +109,7 @@ def test_benchmark_end_to_end(tiny_search: Path, datasets: Path, tmp_path: Path,
 
 
 def test_benchmark_bad_input(tmp_path: Path, coco8: Path) -> None:
-    from detnas.benchmark import run_benchmark
+    from detnas.benchmark.compare import run_benchmark
 
     with pytest.raises(ValueError, match="--data is required"):
         run_benchmark(models=["yolo11n"], out=tmp_path)

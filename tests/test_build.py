@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from detnas.architecture import write_yaml
-from detnas.cost import build_model, genome_cost
+from detnas.architecture import build_model, write_yaml
+from detnas.cost import genome_cost
 from detnas.designs import yolo11n, yolov8n
 from detnas.space import SearchSpace
 

@@ -18,7 +18,7 @@ from detnas import designs
 from detnas.architecture import build_layers, model_dict, write_yaml
 from detnas.backbone_space import STEM_KERNELS, BackboneGenome
 from detnas.blocks import EXPANSIONS, LEVEL_CHANNELS, BlockGene
-from detnas.data_location import datasets_dir
+from detnas.datasets import datasets_dir
 from detnas.genome import ArchGenome
 from detnas.inherit.checkpoint import (
     PARENT_MANIFEST,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from detnas.cli import main
 from detnas.evaluate import Evaluation, Recipe, evaluate_candidate
-from detnas.evaluate.cli import main
 from detnas.evaluate.metrics import run_validation
 from detnas.evaluate.stock import write_stock_yaml
 

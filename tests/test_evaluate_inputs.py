@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from detnas.cli import main
 from detnas.evaluate import InputError, Recipe, check_arch_yaml, prepare_data
-from detnas.evaluate.cli import main
 
 NAMES = {0: "person", 1: "bicycle", 2: "car"}
 
@@ -111,7 +111,7 @@ def test_cli_prints_one_error_line_and_exits_2(tiny_data: Path, tmp_path: Path, 
 
 def test_cli_help():
     out = subprocess.run(
-        [sys.executable, "-m", "detnas.evaluate.cli", "evaluate", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "detnas", "evaluate", "--help"], capture_output=True, text=True, check=True
     ).stdout
     for flag in (
         "--data",

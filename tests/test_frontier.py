@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from detnas.frontier import dominance, goal
+from detnas.benchmark.frontier import dominance, goal
 from tests.conftest import shared_checkpoint
 
 ENV = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}

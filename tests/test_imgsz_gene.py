@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from detnas.architecture import genome_from_yaml, to_yaml, write_yaml
-from detnas.cli import parse_sizes
+from detnas.cli.common import parse_sizes
 from detnas.designs import thinned, yolo11n, yolov8n
 from detnas.genome import ArchGenome
 from detnas.space import anchored_space
@@ -90,10 +90,10 @@ def _yolo11_yaml() -> dict:
 
 
 def test_a_sized_design_predicts_at_its_size_by_default(tmp_path):
+    from detnas.deploy.predict import predict
     from detnas.inherit.candidate import inherit, save_checkpoint
     from detnas.inherit.checkpoint import load_parent
     from detnas.models import load_model
-    from detnas.predict import predict
     from tests.conftest import shared_checkpoint
 
     parent = load_parent(shared_checkpoint("yolo11n.pt"))

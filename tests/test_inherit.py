@@ -14,7 +14,7 @@ import torch
 
 from detnas import designs
 from detnas.architecture import write_yaml
-from detnas.data_location import datasets_dir
+from detnas.datasets import datasets_dir
 from detnas.genome import ArchGenome
 from detnas.inherit import transfer as transfer_module
 from detnas.inherit.candidate import inherit, reestimate_bn, save_checkpoint

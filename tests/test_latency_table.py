@@ -15,7 +15,7 @@ import pytest
 
 from detnas.architecture import write_yaml
 from detnas.designs import named_design, yolo11n, yolov8n
-from detnas.latency_table import (
+from detnas.evaluate.latency_table import (
     MissingLayersError,
     TableError,
     deploy_model,
@@ -190,7 +190,7 @@ def test_search_with_bad_table_is_refused_before_the_run_folder(coco8: Path, tmp
 
 @pytest.mark.slow
 def test_search_with_table_predicts_and_measures_the_front(coco8: Path, table_path: Path, tmp_path: Path) -> None:
-    from detnas.store import Store
+    from detnas.search.store import Store
 
     run = tmp_path / "run"
     result = _detnas(

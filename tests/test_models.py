@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
@@ -103,14 +102,9 @@ def test_tflite_metadata_when_litert_installed(datasets: Path) -> None:
 
 
 def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
-    from detnas.benchmark import add_benchmark_parser
-    from detnas.predict import add_predict_parser
-    from detnas.train_export import add_export_parser, add_train_parser
+    from detnas.cli import build_parser
 
-    parser = argparse.ArgumentParser(prog="detnas")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for register in (add_benchmark_parser, add_predict_parser, add_train_parser, add_export_parser):
-        register(sub)
+    parser = build_parser()
     for command in ("benchmark", "predict", "train", "export"):
         with pytest.raises(SystemExit) as info:
             parser.parse_args([command, "--help"])

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from detnas.designs import yolo11n, yolov8n
-from detnas.pareto import crowding_distances, dominates, hypervolume, non_dominated_ranks, pareto_front
+from detnas.search.pareto import crowding_distances, dominates, hypervolume, non_dominated_ranks, pareto_front
+from detnas.search.store import Store
+from detnas.search.strategies import AgingEvolution, RandomSearch, Trial
 from detnas.space import SearchSpace
-from detnas.store import Store
-from detnas.strategy import AgingEvolution, RandomSearch, Trial
 
 SPACE = SearchSpace()
 

@@ -142,7 +142,7 @@ def test_export_onnx_runs(trained_design: Path) -> None:
     import numpy as np
     import onnxruntime as ort
 
-    from detnas.train_export import export
+    from detnas.deploy.train_export import export
 
     path = export(trained_design, format="onnx", imgsz=64)
     assert path.suffix == ".onnx" and path.is_file()
@@ -153,8 +153,8 @@ def test_export_onnx_runs(trained_design: Path) -> None:
 
 
 def test_bad_inputs_are_one_line(tmp_path: Path, coco8: Path, datasets: Path) -> None:
-    from detnas.predict import predict
-    from detnas.train_export import export, train
+    from detnas.deploy.predict import predict
+    from detnas.deploy.train_export import export, train
 
     with pytest.raises(FileNotFoundError, match="does not exist"):
         predict("yolo11n.yaml", [tmp_path / "missing.jpg"], out=tmp_path)

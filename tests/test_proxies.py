@@ -16,17 +16,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from detnas.architecture import write_yaml
+from detnas.architecture import build_model, write_yaml
 from detnas.designs import yolo11n, yolov8n
 from detnas.evaluate import InputError, Recipe, evaluate_candidate
 from detnas.evaluate.parent import PARENT_CHANNELS, PARENT_MANIFEST, parent_genome, parent_yaml
-from detnas.inherit.candidate import build_model, inherit, save_checkpoint
+from detnas.inherit.candidate import inherit, save_checkpoint
 from detnas.inherit.checkpoint import PARENT_WEIGHTS, load_parent
 from detnas.inherit.transfer import layer_roles
 from detnas.proxies import PROXIES, get_proxy, training_speed_estimate
 from detnas.proxies.agreement import average_ranks, bootstrap_interval, kendall_tau_b, spearman_rho
 from detnas.proxies.training_free import SCORES, real_batches, training_free_score
-from detnas.store import Store
+from detnas.search.store import Store
 
 ENV = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
 TINY = Recipe(epochs=1, imgsz=64, batch=4)
@@ -245,7 +245,7 @@ def test_parent_training_resumes_after_kill(coco8: Path, tmp_path: Path) -> None
 
 
 def test_validation_loss_of_a_trained_checkpoint(coco8: Path, tmp_path: Path) -> None:
-    from detnas.evaluate.val_loss import validation_loss
+    from detnas.proxies.val_loss import validation_loss
 
     arch = write_yaml(yolo11n(), tmp_path / "a.yaml")
     ev = evaluate_candidate(arch, coco8, TINY, workdir=tmp_path / "ev", latency_backend=None, proxy="val-loss")
@@ -311,7 +311,7 @@ def test_every_proxy_is_documented() -> None:
 
 def test_default_proxy_depends_on_device_and_old_searches_keep_map(coco8: Path) -> None:
     from detnas.proxies import CPU_DEFAULT_PROXY
-    from detnas.search import SearchConfig
+    from detnas.search.loop import SearchConfig
 
     assert SearchConfig(data=str(coco8)).proxy == CPU_DEFAULT_PROXY
     assert SearchConfig(data=str(coco8), device="0").proxy == "map"

@@ -19,10 +19,10 @@ import pytest
 
 from detnas.designs import named_design
 from detnas.evaluate import Recipe
-from detnas.executor import Evaluator, Job
-from detnas.ray_executor import RAY_MISSING, ExecutorSpec, RayExecutor, attempt_record, make_executor
-from detnas.search import Search, SearchConfig
-from detnas.store import Store
+from detnas.search.executor import Evaluator, Job
+from detnas.search.loop import Search, SearchConfig
+from detnas.search.ray_executor import RAY_MISSING, ExecutorSpec, RayExecutor, attempt_record, make_executor
+from detnas.search.store import Store
 
 HAS_RAY = importlib.util.find_spec("ray") is not None
 needs_ray = pytest.mark.skipif(not HAS_RAY, reason="ray is not installed (pip install 'detnas[ray]')")
@@ -225,8 +225,8 @@ DRIVER = """
 import sys
 from pathlib import Path
 from detnas.evaluate import Recipe
-from detnas.ray_executor import RayExecutor
-from detnas.search import Search, SearchConfig
+from detnas.search.ray_executor import RayExecutor
+from detnas.search.loop import Search, SearchConfig
 
 out, data = Path(sys.argv[1]), sys.argv[2]
 if (out / "search.sqlite").exists():

@@ -9,8 +9,9 @@ import dataclasses
 import pytest
 import torch
 
+from detnas.architecture import build_model
 from detnas.designs import thinned
-from detnas.inherit.candidate import build_model, inherit
+from detnas.inherit.candidate import inherit
 from detnas.inherit.checkpoint import load_parent
 from detnas.inherit.reconstruct import reconstruct
 from detnas.inherit.transfer import transfer

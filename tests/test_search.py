@@ -16,8 +16,8 @@ import pytest
 
 from detnas.errors import SearchError
 from detnas.proxies import CPU_DEFAULT_PROXY
-from detnas.search import RunFolderLock, Search, SearchConfig
-from detnas.store import Store
+from detnas.search.loop import RunFolderLock, Search, SearchConfig
+from detnas.search.store import Store
 
 pytestmark = pytest.mark.slow
 ENV = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
@@ -99,7 +99,7 @@ def test_bad_data_is_one_line(tmp_path: Path) -> None:
 
 def test_constraints_are_checked_before_training(coco8: Path, tmp_path: Path) -> None:
     from detnas.evaluate import Recipe
-    from detnas.search import Constraints
+    from detnas.search.loop import Constraints
 
     config = SearchConfig(
         data=str(coco8),

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from detnas.genome import ArchGenome
+from detnas.search.store import Store
+from detnas.search.strategies import PolicyState, ReinforceSearch, Trial, _key
 from detnas.space import SearchSpace, anchored_space
-from detnas.store import Store
-from detnas.strategy import PolicyState, ReinforceSearch, Trial, _key
 
 ENV = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
 TINY = ["--epochs", "1", "--imgsz", "64", "--batch", "4", "--proxy", "tse"]

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from detnas.search.surrogate import Featurizer, cross_validate, fit_forest, load_rows
 from detnas.space import SearchSpace, anchored_space
-from detnas.surrogate import Featurizer, cross_validate, fit_forest, load_rows
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "surrogate_evaluations.jsonl"
 

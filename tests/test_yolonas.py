@@ -11,7 +11,6 @@ predicts, validates, benchmarks and runs `detnas predict` on coco8.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import os
@@ -72,13 +71,9 @@ def test_nas_loads_by_name_predicts_and_validates(nas_weights: Path, coco8: Path
 
 
 def test_nas_benchmark_and_predict_rows(nas_weights: Path, coco8: Path, tmp_path: Path) -> None:
-    from detnas.benchmark import add_benchmark_parser
-    from detnas.predict import add_predict_parser
+    from detnas.cli import build_parser
 
-    parser = argparse.ArgumentParser(prog="detnas")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_benchmark_parser(sub)
-    add_predict_parser(sub)
+    parser = build_parser()
     args = parser.parse_args(
         [
             "benchmark",
@@ -123,7 +118,7 @@ def test_nas_benchmark_and_predict_rows(nas_weights: Path, coco8: Path, tmp_path
 
 
 def test_nas_cannot_train(nas_weights: Path, coco8: Path) -> None:
-    from detnas.train_export import train
+    from detnas.deploy.train_export import train
 
     with pytest.raises(ValueError, match="YOLO-NAS cannot be trained"):
         train("yolo_nas_s", data=coco8, epochs=1, weights_dir=nas_weights)

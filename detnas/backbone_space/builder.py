@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from detnas.backbone_space.genome import STAGE_LEVELS, BackboneGenome
-from detnas.blocks import down_row
-from detnas.wiring import FeatureShape, LayerList
+from detnas.blocks import FeatureShape, LayerList, down_row
 
 
 def stem_row(channels: int, kernel: int) -> list[Any]:

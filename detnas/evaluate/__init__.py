@@ -3,10 +3,11 @@
 The search calls :func:`evaluate_candidate`; everything else is public for tests, benchmarks and tools.
 """
 
-from .arch import arch_sha256, build_model, check_arch_yaml, load_arch_yaml
+from detnas.architecture import arch_sha256, build_model, check_arch_yaml, load_arch_yaml
+from detnas.errors import EvaluateError, InputError
+
 from .candidate import evaluate_candidate
 from .data import PreparedData, load_data_yaml, prepare_data, select_subset
-from .errors import EvaluateError, InputError
 from .latency import LatencyCache, cache_key, measure_latency
 from .recipe import Recipe
 from .record import Cost, EpochLosses, Evaluation, LatencyRecord, Metrics

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import detnas
+from detnas.architecture import arch_sha256, load_arch_yaml
+from detnas.errors import InputError
 
-from .arch import arch_sha256, load_arch_yaml
 from .data import prepare_data
 from .environment import environment_info
-from .errors import InputError
 from .latency import (
     BACKENDS,
     DEFAULT_RUNS,

@@ -16,7 +16,8 @@ from typing import Any
 import yaml
 from PIL import Image
 
-from .errors import InputError, read_yaml_file
+from detnas.errors import InputError, read_yaml_file
+
 from .recipe import Recipe
 
 # Same suffixes as ultralytics.data.utils.IMG_FORMATS (kept here so this module stays import-light).

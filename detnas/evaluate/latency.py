@@ -118,7 +118,7 @@ def _load_fused(source: Path, nc: int | None):
     """DetectionModel from a .pt checkpoint or a YAML, fused (Conv+BN folded, reparameterised) in eval mode."""
     import torch
 
-    from .arch import build_model
+    from detnas.architecture import build_model
 
     if source.suffix in {".yaml", ".yml"}:
         model = build_model(source, nc)

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InputError
+from detnas.errors import InputError
 
 
 @dataclass(frozen=True)

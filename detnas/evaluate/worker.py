@@ -201,9 +201,8 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         import ultralytics  # noqa: F401
 
         with state.phase("build"):
+            from detnas.architecture import build_model
             from detnas.cost import model_cost
-
-            from .arch import build_model
 
             model = build_model(arch_yaml, len(names))
             result["cost"] = asdict(model_cost(model, imgsz=recipe.imgsz, fused=True))

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from detnas.architecture import model_dict
+from detnas.architecture import build_model
 from detnas.genome import ArchGenome
 from detnas.inherit.reconstruct import reconstruct
 from detnas.inherit.transfer import Inheritance, out_channels, summarize, transfer
@@ -25,15 +25,6 @@ class Parent(Protocol):
     model: nn.Module
     genome: ArchGenome
     nc: int
-
-
-def build_model(genome: ArchGenome, *, nc: int, names: dict[int, str] | None = None) -> nn.Module:
-    """The candidate as a fresh Ultralytics DetectionModel (float32, CPU)."""
-    from ultralytics.nn.tasks import DetectionModel
-
-    model = DetectionModel(model_dict(genome.with_nc(nc)), nc=nc, verbose=False)
-    model.names = dict(names) if names else {i: str(i) for i in range(nc)}
-    return model
 
 
 def inherit(
@@ -57,7 +48,7 @@ def inherit(
     if not parents:
         raise ValueError("inheritance needs at least one parent")
     torch.manual_seed(seed)
-    fresh = build_model(genome, nc=nc, names=names)
+    fresh = build_model(genome, nc, names=names or {i: str(i) for i in range(nc)})
     fresh._detnas_out_channels = out_channels(fresh)  # one forward pass, shared by every parent's transfer
     best = None
     for parent in parents:

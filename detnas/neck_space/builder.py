@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from detnas.blocks import down_row
+from detnas.blocks import FeatureShape, LayerList, down_row
 from detnas.neck_space.genome import NeckGenome
-from detnas.wiring import FeatureShape, LayerList
 
 
 def build_neck(genome: NeckGenome, inputs: dict[int, FeatureShape], layers: LayerList) -> dict[int, FeatureShape]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from detnas.evaluate.errors import InputError
+from detnas.errors import InputError
 
 
 @dataclass(frozen=True)

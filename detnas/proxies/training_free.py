@@ -32,7 +32,7 @@ def real_batches(data_yaml: str | Path, *, imgsz: int, batch: int, count: int, s
     """
     import torch
 
-    from detnas.evaluate.val_loss import letterboxed_dataset
+    from detnas.proxies.val_loss import letterboxed_dataset
 
     dataset = letterboxed_dataset(data_yaml, "train", imgsz=imgsz, batch=batch)
     generator = torch.Generator().manual_seed(seed)
@@ -90,7 +90,7 @@ def _flatten_sum(value) -> Any:
 def zico_score(model, batches: list[dict[str, Any]]) -> float:
     import torch
 
-    from detnas.evaluate.val_loss import attach_detection_loss
+    from detnas.proxies.val_loss import attach_detection_loss
 
     if len(batches) < 2:
         raise ValueError("zico needs at least 2 batches (gradient standard deviation across batches)")
@@ -166,7 +166,7 @@ def training_free_score(
     """Build ``arch_yaml`` fresh (seeded initialisation) and compute one training-free score on ``batches``."""
     import torch
 
-    from detnas.evaluate.arch import build_model
+    from detnas.architecture import build_model
 
     torch.manual_seed(seed)
     model = build_model(arch_yaml, nc)

@@ -1,7 +1,7 @@
 """The search loop: a strategy proposes, cheap constraints filter, an executor evaluates, the store remembers.
 
 A run folder holds everything: ``search.sqlite`` (the source of truth), one folder per candidate, and the outputs
-written by :mod:`detnas.report`. ``resume`` continues from the store after any stop, kill -9 included.
+written by :mod:`detnas.search.report`. ``resume`` continues from the store after any stop, kill -9 included.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from detnas.cost import genome_cost
 from detnas.designs import named_design
 from detnas.errors import SearchError
 from detnas.evaluate import Evaluation, InputError, Recipe, load_data_yaml, prepare_data
-from detnas.executor import Evaluator, Executor, Job, LocalExecutor
 from detnas.genome import IMGSZ_CHOICES, ArchGenome
 from detnas.proxies import default_proxy, get_proxy
+from detnas.search.executor import Evaluator, Executor, Job, LocalExecutor
+from detnas.search.store import Store
+from detnas.search.strategies import AgingEvolution, PolicyState, RandomSearch, ReinforceSearch, Trial
 from detnas.space import SearchSpace, anchored_space
-from detnas.store import Store
-from detnas.strategy import AgingEvolution, PolicyState, RandomSearch, ReinforceSearch, Trial
 
 STORE_NAME = "search.sqlite"
 LOCK_NAME = ".lock"
@@ -81,7 +81,7 @@ class SearchConfig:
     parents: tuple[str, ...] = ()  # COCO-trained checkpoints (or parent folders) candidates inherit from
     space: str | None = None  # "full", or "anchored" (detnas.space.anchored_space); default: anchored with parents
     imgsizes: tuple[int, ...] = ()  # input sizes searched with the network (empty: every candidate at recipe.imgsz)
-    latency_table: str | None = None  # detnas.latency_table JSON: predicted latency for constraints and objective
+    latency_table: str | None = None  # latency table JSON: predicted latency for constraints and objective
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "parents", tuple(str(p) for p in self.parents))
@@ -146,7 +146,7 @@ def _load_latency_table(config: SearchConfig, folder: Path):
     the run folder's copy, which holds the layers timed during the search as well."""
     if not config.latency_table:
         return None
-    from detnas.latency_table import load_table
+    from detnas.evaluate.latency_table import load_table
 
     copy = folder / TABLE_COPY_NAME
     return load_table(copy if copy.is_file() else config.latency_table, backend=config.latency_backend)
@@ -414,7 +414,7 @@ class Search:
         copy of the table when the table was built on this machine's CPU; on another device's table the genome is
         infeasible (with the reason), since a figure from this machine would be mixed with that device's."""
         from detnas.evaluate.environment import cpu_name
-        from detnas.latency_table import MissingLayersError, extend_layers, predict_ms
+        from detnas.evaluate.latency_table import MissingLayersError, extend_layers, predict_ms
 
         table, imgsz = self.latency_table, genome.imgsz or self.config.recipe.imgsz
         assert table is not None
@@ -433,7 +433,7 @@ class Search:
 
     def _measure_like_table(self, genome: ArchGenome) -> float:
         """Whole-network latency on this machine with the table's backend, threads and clock."""
-        from detnas.latency_table import measure_network_ms
+        from detnas.evaluate.latency_table import measure_network_ms
 
         table = self.latency_table
         assert table is not None
@@ -454,7 +454,7 @@ class Search:
         threads and clock), kept in the store (meta ``measured_latency``) so the report shows both figures."""
         if self.latency_table is None:
             return {}
-        from detnas.report import front_candidates
+        from detnas.search.report import front_candidates
 
         measured = dict(self.store.get_meta("measured_latency", {}) or {})
         for c in front_candidates(self.store):

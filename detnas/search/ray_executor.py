@@ -28,7 +28,7 @@ from typing import Any
 
 from detnas.errors import SearchError
 from detnas.evaluate import Evaluation
-from detnas.executor import Evaluator, Executor, Job, LocalExecutor
+from detnas.search.executor import Evaluator, Executor, Job, LocalExecutor
 
 EXECUTORS = ("local", "ray")
 RAY_MISSING = "ray is not installed: pip install 'detnas[ray]'"

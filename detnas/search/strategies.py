@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from detnas.genome import ArchGenome
-from detnas.pareto import crowding_distances, non_dominated_ranks, pareto_front
+from detnas.search.pareto import crowding_distances, non_dominated_ranks, pareto_front
 from detnas.space import SearchSpace, _families, _full_dict, _get
 
 

@@ -3,7 +3,7 @@
 Protocol (``FrontierProtocol``; every figure of ``benchmarks/pretrained_frontier.py`` and of ``detnas benchmark`` on
 a pretrained-anchored run comes from it):
 
-- **Held-out images.** mAP is measured on val images the search never scored (``detnas.splits``: the search used
+- **Held-out images.** mAP is measured on val images the search never scored (``detnas.datasets``: the search used
   one half, this uses the other), with pycocotools (COCO JSON where the images have it, else GT built from the YOLO
   labels), at the row's input size.
 - **Same start, same fine-tune.** Every network starts from the COCO-trained checkpoints by the same inheritance
@@ -137,9 +137,9 @@ def int8_plans(folder: Path) -> list[Plan]:
 
 def found_plans(run: Path, parents: Sequence[Path], protocol: FrontierProtocol) -> list[Plan]:
     """The run's Pareto front (score up, latency down), at most ``max_found`` designs spread along latency."""
-    from detnas.pareto import non_dominated_ranks
-    from detnas.search import STORE_NAME
-    from detnas.store import Store
+    from detnas.search.loop import STORE_NAME
+    from detnas.search.pareto import non_dominated_ranks
+    from detnas.search.store import Store
 
     store = Store(run / STORE_NAME)
     try:
@@ -303,7 +303,7 @@ def time_rows(rows: list[dict], protocol: FrontierProtocol, out: Path, log=print
                 )
     for row in rows:
         if row["variant"] == "int8" and not row.get("latency_backend"):
-            from detnas.benchmark import LatencySettings, time_tflite
+            from detnas.benchmark.compare import LatencySettings, time_tflite
 
             settings = LatencySettings("tflite", protocol.threads, protocol.warmup, protocol.rounds)
             record = time_tflite(Path(row["weights"]), settings)
@@ -407,7 +407,7 @@ def markdown(rows: Sequence[dict]) -> str:
 
 def _front(points: Sequence[dict]) -> list[dict]:
     """The points no other point beats on both mAP50-95 (up) and latency (down), by latency."""
-    from detnas.pareto import non_dominated_ranks
+    from detnas.search.pareto import non_dominated_ranks
 
     ranks = non_dominated_ranks([(p["map50_95"], p["latency_ms"]) for p in points])
     return sorted((p for p, r in zip(points, ranks, strict=True) if r == 0), key=lambda p: p["latency_ms"])
@@ -487,7 +487,7 @@ def write_results(rows: list[dict], meta: dict[str, Any], json_path: Path, title
 
 
 def heldout_for(run_data: Path) -> Path | None:
-    """The held-out half beside a search half written by ``detnas.splits`` (``X_search.yaml`` -> ``X_heldout.yaml``)."""
+    """The held-out half beside a search half written by ``split_val`` (``X_search.yaml`` -> ``X_heldout.yaml``)."""
     if run_data.stem.endswith("_search"):
         twin = run_data.with_name(run_data.stem[: -len("_search")] + "_heldout.yaml")
         if twin.is_file():
@@ -510,8 +510,8 @@ def run_frontier(
     ``heldout``: data YAML whose val images the search never scored (default: the twin of the run's search half).
     ``checkpoints``: the baselines' COCO-trained checkpoints (default: the run's parents).
     """
-    from detnas.search import STORE_NAME, SearchConfig
-    from detnas.store import Store
+    from detnas.search.loop import STORE_NAME, SearchConfig
+    from detnas.search.store import Store
 
     protocol = protocol or FrontierProtocol()
     store = Store(run / STORE_NAME)
@@ -526,7 +526,7 @@ def run_frontier(
     if heldout is None:
         raise ValueError(
             f"{run} searched {config.data}: pass held-out images with --data (a data YAML whose val images the "
-            "search never scored), or search on a split made by detnas.splits.split_val"
+            "search never scored), or search on a split made by detnas.datasets.split_val"
         )
     checkpoints = tuple(checkpoints) if checkpoints is not None else parents
     plans = found_plans(run, parents, protocol) + baseline_plans(checkpoints, protocol)

@@ -6,42 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import InputError
-from .latency import DEFAULT_RUNS, DEFAULT_THREADS, default_cache_path
-from .recipe import Recipe
-from .record import Evaluation
+from detnas.cli.common import add_proxy_arguments, parse_subset, recipe_from_args, resolve_data, resolve_parents
+from detnas.errors import InputError
+from detnas.evaluate.latency import DEFAULT_RUNS, DEFAULT_THREADS, default_cache_path
+from detnas.evaluate.record import Evaluation
 
 
-def parse_subset(text: str) -> int | float:
-    """``--subset``: a count of images ('64') or a fraction ('0.25', '1.0')."""
-    try:
-        value = float(text)
-    except ValueError:
-        message = f"--subset takes a count (e.g. 64) or a fraction (e.g. 0.25), got {text!r}"
-        raise argparse.ArgumentTypeError(message) from None
-    return int(value) if value >= 1 and value == int(value) and "." not in text else value
-
-
-def recipe_from_args(args: argparse.Namespace, *, fine_tune: bool = False, scratch: dict | None = None) -> Recipe:
-    """The proxy recipe that ``detnas evaluate`` and ``detnas search`` flags describe (same flag names).
-
-    Flags left unset take the fine-tune defaults when candidates inherit trained weights, else ``scratch``."""
-    from .recipe import fine_tune_recipe
-
-    given = {
-        "epochs": args.epochs,
-        "imgsz": args.imgsz,
-        "batch": args.batch,
-        "subset": args.subset,
-        "seed": args.seed,
-        "time_limit_s": args.time_limit,
-    }
-    if fine_tune:
-        return fine_tune_recipe(**{k: v for k, v in given.items() if v is not None})
-    return Recipe(**((scratch or {}) | {k: v for k, v in given.items() if v is not None}))
-
-
-def add_evaluate_parser(subparsers) -> None:
+def add_parser(subparsers) -> None:
     """Register ``evaluate`` on an argparse subparsers object (``parser.add_subparsers(dest="command")``)."""
     p = subparsers.add_parser(
         "evaluate",
@@ -107,65 +78,6 @@ def add_evaluate_parser(subparsers) -> None:
     p.set_defaults(func=run_evaluate)
 
 
-def add_proxy_arguments(p: argparse.ArgumentParser, *, default: str | None) -> None:
-    """--proxy and --parent, shared by evaluate and search (default None: the search's device-dependent default)."""
-    from detnas.proxies import CPU_DEFAULT_PROXY, PROXIES
-
-    shown = default or f"{CPU_DEFAULT_PROXY} on CPU (picked by the fidelity benchmark), map on GPUs"
-    p.add_argument(
-        "--proxy",
-        choices=list(PROXIES),
-        default=default,
-        help=f"candidate score (default {shown}): "
-        + "; ".join(f"{p.name}: {p.summary}" for p in PROXIES.values())
-        + ". See benchmarks/proxy_fidelity.py for how well each ranks.",
-    )
-    p.add_argument(
-        "--parent",
-        nargs="+",
-        metavar="PT|DIR",
-        default=None,
-        help="what candidates inherit weights from: COCO-trained Ultralytics checkpoints (yolo11n.pt yolov8n.pt "
-        "...; default for search: yolo11n, yolov8n, yolov5nu found in $DETNAS_WEIGHTS, Ultralytics' weights_dir or "
-        "../shared/weights/pt) or the folder of 'detnas parent train'",
-    )
-
-
-def resolve_parents(texts: list[str] | None, *, nc: int | None = None) -> list[Path]:
-    """Check every --parent (checkpoint or parent folder) by loading it; InputError naming the first bad one.
-
-    Prints a notice when the data's class count differs from a parent's: the class predictions start fresh."""
-    from detnas.inherit.checkpoint import CheckpointError, load_parent
-
-    paths = []
-    for text in texts or []:
-        try:
-            parent = load_parent(Path(text).expanduser())
-        except CheckpointError as e:
-            raise InputError(str(e)) from None
-        if nc is not None and parent.nc != nc:
-            print(
-                f"note: {text} predicts {parent.nc} classes, the data has {nc}: the class predictions of every "
-                "candidate start fresh (box and feature layers are inherited)",
-                file=sys.stderr,
-            )
-        paths.append(Path(text).expanduser().resolve())
-    return paths
-
-
-def resolve_data(text: str) -> Path:
-    """A data YAML path, or a dataset name (coco8, coco_mini, ...) looked up in the datasets folder."""
-    path = Path(text).expanduser()
-    if path.exists() or path.suffix in {".yaml", ".yml"} or "/" in text:
-        return path
-    from detnas.data_location import dataset_yaml
-
-    try:
-        return dataset_yaml(text)
-    except FileNotFoundError as e:
-        raise InputError(str(e)) from None
-
-
 def summary(evaluation: Evaluation, out: Path) -> str:
     """One screen of text: status, accuracy, cost, latency, phase times, where the record went."""
     e = evaluation
@@ -212,11 +124,10 @@ def summary(evaluation: Evaluation, out: Path) -> str:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Handler of ``detnas evaluate``: 0 evaluated, 1 candidate failed, 2 bad input."""
+    from detnas.architecture import arch_sha256, check_arch_yaml
+    from detnas.evaluate.candidate import evaluate_candidate
+    from detnas.evaluate.data import load_data_yaml
     from detnas.proxies import get_proxy
-
-    from .arch import arch_sha256, check_arch_yaml
-    from .candidate import evaluate_candidate
-    from .data import load_data_yaml
 
     try:
         proxy = get_proxy(args.proxy)
@@ -252,15 +163,3 @@ def run_evaluate(args: argparse.Namespace) -> int:
     evaluation.to_json(out)
     print(summary(evaluation, out))
     return 0 if evaluation.ok else 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (``python -m detnas.evaluate.cli``) until detnas.cli registers the subcommand."""
-    parser = argparse.ArgumentParser(prog="detnas")
-    add_evaluate_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -126,36 +126,6 @@ def export(
     return Path(exported)
 
 
-def add_train_parser(subparsers) -> None:
-    """``detnas train``: register the sub-command on an argparse sub-parsers object."""
-    p = subparsers.add_parser(
-        "train",
-        help="full training of a found design (or any Ultralytics YAML / YOLO .pt) with Ultralytics' trainer",
-        description="Train ARCH (a found design's front/<id>.yaml, any model YAML, or a YOLO .pt to fine-tune) with "
-        "Ultralytics' trainer; the run lands in PROJECT/NAME as Ultralytics lays it out (weights/best.pt, ...).",
-    )
-    p.add_argument("arch", metavar="ARCH", help="model YAML, .pt checkpoint, or name")
-    p.add_argument("--data", required=True, help="Ultralytics data YAML")
-    p.add_argument("--epochs", type=int, required=True, help="training epochs")
-    p.add_argument(
-        "--imgsz", type=int, default=None, help="image size (default: a detnas design's searched size, else 640)"
-    )
-    p.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
-    p.add_argument("--device", default="cpu", help="cpu, 0, 0,1 ... (default cpu)")
-    p.add_argument("--project", default=DEFAULT_PROJECT, help=f"runs folder (default {DEFAULT_PROJECT})")
-    p.add_argument("--name", default="train", help="run name inside --project (default train; incremented if taken)")
-    p.add_argument("--exist-ok", action="store_true", help="reuse PROJECT/NAME instead of incrementing the name")
-    p.add_argument("--workers", type=int, default=None, help="dataloader workers (default: Ultralytics')")
-    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    p.add_argument("--weights-dir", metavar="DIR", help="folder of named weights")
-    p.add_argument(
-        "--scratch",
-        action="store_true",
-        help="a front/<id>.yaml with its <id>.pt beside it starts from those inherited weights unless this is given",
-    )
-    p.set_defaults(func=_train_command)
-
-
 def starting_weights(arch: str | Path, *, scratch: bool = False) -> Path | None:
     """The search's weights for a front YAML (``front/<id>.pt`` beside ``front/<id>.yaml``), unless ``scratch``."""
     path = Path(arch)
@@ -165,50 +135,3 @@ def starting_weights(arch: str | Path, *, scratch: bool = False) -> Path | None:
     return weights if weights.is_file() else None
 
 
-def _train_command(args) -> int:
-    arch = args.arch
-    weights = starting_weights(arch, scratch=args.scratch)
-    if weights is not None:
-        print(f"starting from {weights} (the search's inherited, fine-tuned weights; --scratch to start fresh)")
-        arch = str(weights)
-    elif args.scratch and not str(arch).lower().endswith((".yaml", ".yml")):
-        raise ValueError(f"--scratch applies to a model YAML, not {arch}: pass front/<id>.yaml to train from scratch")
-    result = train(
-        arch,
-        data=args.data,
-        epochs=args.epochs,
-        imgsz=args.imgsz,
-        batch=args.batch,
-        device=args.device,
-        project=args.project,
-        name=args.name,
-        exist_ok=args.exist_ok,
-        workers=args.workers,
-        seed=args.seed,
-        weights_dir=args.weights_dir,
-    )
-    print(f"trained: {result.save_dir} (best {result.best}, last {result.last})")
-    return 0
-
-
-def add_export_parser(subparsers) -> None:
-    """``detnas export``: register the sub-command on an argparse sub-parsers object."""
-    p = subparsers.add_parser(
-        "export",
-        help="export a model with Ultralytics (default ONNX)",
-        description="Export MODEL (.pt path or name) with Ultralytics' exporter; the file is written beside it.",
-    )
-    p.add_argument("model", metavar="MODEL", help="weights path or model name")
-    p.add_argument("--format", default="onnx", help="Ultralytics export format (default onnx)")
-    p.add_argument(
-        "--imgsz", type=int, default=None, help="export size (default: a detnas design's searched size, else 640)"
-    )
-    p.add_argument("--device", default="cpu", help="export device (default cpu)")
-    p.add_argument("--weights-dir", metavar="DIR", help="folder of named weights")
-    p.set_defaults(func=_export_command)
-
-
-def _export_command(args) -> int:
-    path = export(args.model, format=args.format, imgsz=args.imgsz, device=args.device, weights_dir=args.weights_dir)
-    print(f"exported: {path}")
-    return 0

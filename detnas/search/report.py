@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from detnas.pareto import pareto_front
-from detnas.store import Candidate, Store
+from detnas.search.pareto import pareto_front
+from detnas.search.store import Candidate, Store
 
 FRONT_FIELDS = (
     "genome_id",

@@ -1,0 +1,7 @@
+"""``python -m detnas``: the ``detnas`` command."""
+
+import sys
+
+from detnas.cli import main
+
+sys.exit(main())

@@ -1,0 +1,152 @@
+"""Argument types and resolvers shared by several commands: sizes, subsets, data, parents, recipes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from detnas.errors import InputError
+from detnas.evaluate.recipe import Recipe
+
+DEFAULT_SEARCH_SIZES = tuple(range(320, 641, 32))
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a usage mistake reported as one ``error:`` line (exit 2); sub-parsers inherit the class."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def number_at_least(minimum: float, *, kind: type = int, above: bool = False):
+    """An argparse type: a ``kind`` number >= ``minimum`` (> with ``above``); out of range is a usage error."""
+    word = "an integer" if kind is int else "a number"
+    bound = f"> {minimum}" if above else f">= {minimum}"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {word}") from None
+        if value < minimum or (above and value == minimum) or value != value:  # value != value: NaN
+            raise argparse.ArgumentTypeError(f"{text} is out of range: give {word} {bound}")
+        return value
+
+    parse.__name__ = f"{kind.__name__} {bound}"
+    return parse
+
+
+positive_int = number_at_least(1)
+non_negative_int = number_at_least(0)
+positive_float = number_at_least(0, kind=float, above=True)
+non_negative_float = number_at_least(0, kind=float)
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """'320-640' (every 32 px), '320,416,512' or 'none'; argparse turns the ValueError into a usage error."""
+    text = text.strip().lower()
+    if text in ("none", ""):
+        return ()
+    try:
+        if "-" in text:
+            low, high = (int(v) for v in text.split("-"))
+            sizes = tuple(range(low, high + 1, 32))
+        else:
+            sizes = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size list: write 320-640, 320,416,512 or none") from None
+    bad = [v for v in sizes if v < 320 or v > 640 or v % 32]
+    if not sizes or bad:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: sizes must be multiples of 32 from 320 to 640 (e.g. 320-640 or 320,416,512)"
+        )
+    return sizes
+
+
+def parse_subset(text: str) -> int | float:
+    """``--subset``: a count of images ('64') or a fraction ('0.25', '1.0')."""
+    try:
+        value = float(text)
+    except ValueError:
+        message = f"--subset takes a count (e.g. 64) or a fraction (e.g. 0.25), got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+    return int(value) if value >= 1 and value == int(value) and "." not in text else value
+
+
+def recipe_from_args(args: argparse.Namespace, *, fine_tune: bool = False, scratch: dict | None = None) -> Recipe:
+    """The proxy recipe that ``detnas evaluate`` and ``detnas search`` flags describe (same flag names).
+
+    Flags left unset take the fine-tune defaults when candidates inherit trained weights, else ``scratch``."""
+    from detnas.evaluate.recipe import fine_tune_recipe
+
+    given = {
+        "epochs": args.epochs,
+        "imgsz": args.imgsz,
+        "batch": args.batch,
+        "subset": args.subset,
+        "seed": args.seed,
+        "time_limit_s": args.time_limit,
+    }
+    if fine_tune:
+        return fine_tune_recipe(**{k: v for k, v in given.items() if v is not None})
+    return Recipe(**((scratch or {}) | {k: v for k, v in given.items() if v is not None}))
+
+
+def add_proxy_arguments(p: argparse.ArgumentParser, *, default: str | None) -> None:
+    """--proxy and --parent, shared by evaluate and search (default None: the search's device-dependent default)."""
+    from detnas.proxies import CPU_DEFAULT_PROXY, PROXIES
+
+    shown = default or f"{CPU_DEFAULT_PROXY} on CPU (picked by the fidelity benchmark), map on GPUs"
+    p.add_argument(
+        "--proxy",
+        choices=list(PROXIES),
+        default=default,
+        help=f"candidate score (default {shown}): "
+        + "; ".join(f"{p.name}: {p.summary}" for p in PROXIES.values())
+        + ". See benchmarks/proxy_fidelity.py for how well each ranks.",
+    )
+    p.add_argument(
+        "--parent",
+        nargs="+",
+        metavar="PT|DIR",
+        default=None,
+        help="what candidates inherit weights from: COCO-trained Ultralytics checkpoints (yolo11n.pt yolov8n.pt "
+        "...; default for search: yolo11n, yolov8n, yolov5nu found in $DETNAS_WEIGHTS, Ultralytics' weights_dir or "
+        "../shared/weights/pt) or the folder of 'detnas parent train'",
+    )
+
+
+def resolve_parents(texts: list[str] | None, *, nc: int | None = None) -> list[Path]:
+    """Check every --parent (checkpoint or parent folder) by loading it; InputError naming the first bad one.
+
+    Prints a notice when the data's class count differs from a parent's: the class predictions start fresh."""
+    from detnas.inherit.checkpoint import CheckpointError, load_parent
+
+    paths = []
+    for text in texts or []:
+        try:
+            parent = load_parent(Path(text).expanduser())
+        except CheckpointError as e:
+            raise InputError(str(e)) from None
+        if nc is not None and parent.nc != nc:
+            print(
+                f"note: {text} predicts {parent.nc} classes, the data has {nc}: the class predictions of every "
+                "candidate start fresh (box and feature layers are inherited)",
+                file=sys.stderr,
+            )
+        paths.append(Path(text).expanduser().resolve())
+    return paths
+
+
+def resolve_data(text: str) -> Path:
+    """A data YAML path, or a dataset name (coco8, coco_mini, ...) looked up in the datasets folder."""
+    path = Path(text).expanduser()
+    if path.exists() or path.suffix in {".yaml", ".yml"} or "/" in text:
+        return path
+    from detnas.datasets import dataset_yaml
+
+    try:
+        return dataset_yaml(text)
+    except FileNotFoundError as e:
+        raise InputError(str(e)) from None
