@@ -81,7 +81,7 @@ class BlockGene:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: str) -> BlockGene:
-        return cls(**_known_fields(cls, data, path))
+        return cls(**known_fields(cls, data, path))
 
     def yaml_row(self, source: int | list[int]) -> list[Any]:
         """The Ultralytics YAML row ``[from, repeats, module, args]`` of this block."""
@@ -125,7 +125,7 @@ def down_row(op: str, kernel: int, channels: int, source: int) -> list[Any]:
     return [source, 1, op, [channels]]
 
 
-def _known_fields(cls: type, data: dict[str, Any], path: str) -> dict[str, Any]:
+def known_fields(cls: type, data: dict[str, Any], path: str) -> dict[str, Any]:
     """Check a dict's keys against a dataclass's fields, naming the offending key."""
     if not isinstance(data, dict):
         raise ValueError(f"gene {path} must be an object, got {type(data).__name__}")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from detnas.backbone_space.genome import BackboneGenome
-from detnas.blocks import _known_fields
+from detnas.blocks import known_fields
 from detnas.neck_space.genome import NeckGenome
 
 GENOME_VERSION = 1  # bump when the meaning of a gene changes; part of the id
@@ -30,7 +30,7 @@ class HeadGenome:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: str = "head") -> HeadGenome:
-        return cls(**_known_fields(cls, data, path))
+        return cls(**known_fields(cls, data, path))
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ class ArchGenome:
             raise ValueError(
                 f"gene version={version!r} is not allowed: this detnas reads genome version {GENOME_VERSION}"
             )
-        data = _known_fields(cls, data, "genome")
+        data = known_fields(cls, data, "genome")
         return cls(
             backbone=BackboneGenome.from_dict(data["backbone"]),
             neck=NeckGenome.from_dict(data["neck"]),

@@ -81,7 +81,7 @@ class SearchSpace:
     def sample(self, rng: random.Random) -> ArchGenome:
         """One genome, each gene drawn uniformly from its allowed values (with anchors: within an anchor's families)."""
         if self.anchors:
-            data = _full_dict(self.place(rng.choice(self.anchors)))
+            data = full_dict(self.place(rng.choice(self.anchors)))
             for path, values in self.genes(ArchGenome.from_dict(data)):
                 _set(data, path, rng.choice(values))
             _canonicalize(data)
@@ -198,12 +198,12 @@ class SearchSpace:
         """Change exactly one gene to another allowed value; genes made irrelevant fall back to their defaults."""
         genome = self.place(genome)
         path, values = rng.choice(self.genes(genome))
-        current = _get(_full_dict(genome), path)
+        current = gene_at(full_dict(genome), path)
         value = rng.choice([v for v in values if v != current])
-        return self._with_gene(genome, path, value, rng)
+        return self.with_gene(genome, path, value, rng)
 
-    def _with_gene(self, genome: ArchGenome, path: Path, value: Any, rng: random.Random) -> ArchGenome:
-        data = _full_dict(genome)
+    def with_gene(self, genome: ArchGenome, path: Path, value: Any, rng: random.Random) -> ArchGenome:
+        data = full_dict(genome)
         _set(data, path, value)
         if path[0] == "neck" and path[1] in ("topology", "min_level"):
             old = dict(zip(genome.neck.names, data["neck"]["nodes"], strict=True))
@@ -228,18 +228,18 @@ class SearchSpace:
         a child unlike both, so then the child is a mutation of ``a``.
         """
         a, b = self.place(a), self.place(b)
-        da, db = _full_dict(a), _full_dict(b)
-        if self.anchors and _families(da) != _families(db):
+        da, db = full_dict(a), full_dict(b)
+        if self.anchors and block_families(da) != block_families(db):
             return self.mutate(a, rng)  # a mix of two families inherits from neither parent
         for units in (_units(da), _genes_flat(da, db)):
-            differing = [u for u in units if _get(da, u) != _get(db, u)]
+            differing = [u for u in units if gene_at(da, u) != gene_at(db, u)]
             if len(differing) < 2:
                 continue
             for _ in range(tries):
                 child = da if rng.random() < 0.5 else db
                 child = _deep_copy(child)
                 for unit in differing:
-                    _set(child, unit, _deep_copy(_get(rng.choice((da, db)), unit)))
+                    _set(child, unit, _deep_copy(gene_at(rng.choice((da, db)), unit)))
                 _canonicalize(child)
                 try:
                     genome = ArchGenome.from_dict(child)
@@ -315,7 +315,7 @@ class SearchSpace:
 FAMILY_GENES = ("type", "stem_kernel", "lateral", "sppf", "c2psa", "topology", "min_level", "down")
 
 
-def _families(data: dict[str, Any]) -> list[Any]:
+def block_families(data: dict[str, Any]) -> list[Any]:
     """The family genes of a genome dict, in a fixed order."""
     found: list[Any] = []
 
@@ -386,7 +386,7 @@ def _canonicalize(data: dict[str, Any]) -> None:
         data["neck"]["down"] = "Conv"
 
 
-def _full_dict(genome: ArchGenome) -> dict[str, Any]:
+def full_dict(genome: ArchGenome) -> dict[str, Any]:
     """``to_dict`` with every gene present, defaults included, so operators can address genes the id omits."""
     data = genome.to_dict()
     data["backbone"]["stem_kernel"] = genome.backbone.stem_kernel
@@ -399,14 +399,14 @@ def _pick(rng: random.Random, values: tuple[Any, ...]) -> Any:
     return values[0] if len(values) == 1 else rng.choice(values)
 
 
-def _get(data: Any, path: Path) -> Any:
+def gene_at(data: Any, path: Path) -> Any:
     for key in path:
         data = data[key]
     return data
 
 
 def _set(data: Any, path: Path, value: Any) -> None:
-    _get(data, path[:-1])[path[-1]] = value
+    gene_at(data, path[:-1])[path[-1]] = value
 
 
 def _deep_copy(value: Any) -> Any:

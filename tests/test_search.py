@@ -99,7 +99,7 @@ def test_bad_data_is_one_line(tmp_path: Path) -> None:
 
 def test_constraints_are_checked_before_training(coco8: Path, tmp_path: Path) -> None:
     from detnas.evaluate import Recipe
-    from detnas.search.loop import Constraints
+    from detnas.search.config import Constraints
 
     config = SearchConfig(
         data=str(coco8),

@@ -21,7 +21,7 @@ def test_anchor_has_no_changes_and_a_shrunk_width_is_seen() -> None:
     anchor = space.anchors[1]
     x = featurizer(anchor)
     assert x[names.index("family_1")] == 1 and x[names.index("changed")] == 0
-    shrunk = space._with_gene(anchor, ("backbone", "stages", 2, "block", "channels"), 64, random.Random(0))
+    shrunk = space.with_gene(anchor, ("backbone", "stages", 2, "block", "channels"), 64, random.Random(0))
     y = featurizer(shrunk)
     assert y[names.index("changed")] == 1 and y[names.index("width_down")] == 1 and y[names.index("width_up")] == 0
     assert y[names.index("log_macs")] < x[names.index("log_macs")]  # fewer channels, fewer multiply-adds

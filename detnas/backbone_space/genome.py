@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from detnas.blocks import BOOLS, DOWN_OPS, LEVEL_CHANNELS, BlockGene, _known_fields, check_choice
+from detnas.blocks import BOOLS, DOWN_OPS, LEVEL_CHANNELS, BlockGene, check_choice, known_fields
 
 STEM_CHANNELS: tuple[int, ...] = (8, 16, 24, 32, 48, 64)  # 8: YOLO11n thinned to width 0.5
 STEM_KERNELS: tuple[int, ...] = (3, 6)  # 3: YOLOv8/YOLO11 stem; 6: YOLOv5's 6x6 stem (padding 2)
@@ -40,7 +40,7 @@ class StageGene:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: str) -> StageGene:
-        data = _known_fields(cls, data, path)
+        data = known_fields(cls, data, path)
         return cls(**{**data, "block": BlockGene.from_dict(data["block"], f"{path}.block")})
 
 
@@ -93,7 +93,7 @@ class BackboneGenome:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: str = "backbone") -> BackboneGenome:
-        data = _known_fields(cls, data, path)
+        data = known_fields(cls, data, path)
         stages = data["stages"]
         if not isinstance(stages, list):
             raise ValueError(f"gene {path}.stages must be a list of 4 stages")

@@ -94,27 +94,65 @@ def recipe_from_args(args: argparse.Namespace, *, fine_tune: bool = False, scrat
 
 
 def add_proxy_arguments(p: argparse.ArgumentParser, *, default: str | None) -> None:
-    """--proxy and --parent, shared by evaluate and search (default None: the search's device-dependent default)."""
-    from detnas.proxies import CPU_DEFAULT_PROXY, PROXIES
+    """--proxy, --parent and --parent-run, shared by evaluate and search (default None: the search's own)."""
+    from detnas.proxies import CPU_DEFAULT_PROXY, PRETRAINED_DEFAULT_PROXY, PROXIES
 
-    shown = default or f"{CPU_DEFAULT_PROXY} on CPU (picked by the fidelity benchmark), map on GPUs"
+    shown = default or (
+        f"{PRETRAINED_DEFAULT_PROXY} when candidates inherit from COCO-trained checkpoints (found or --parent), "
+        f"else {CPU_DEFAULT_PROXY} on CPU (picked by the fidelity benchmark) and map on GPUs"
+    )
     p.add_argument(
         "--proxy",
         choices=list(PROXIES),
         default=default,
         help=f"candidate score (default {shown}): "
         + "; ".join(f"{p.name}: {p.summary}" for p in PROXIES.values())
-        + ". See benchmarks/proxy_fidelity.py for how well each ranks.",
+        + ". See docs on proxies for how well each ranks.",
     )
-    p.add_argument(
+    parents = p.add_mutually_exclusive_group()
+    parents.add_argument(
         "--parent",
         nargs="+",
-        metavar="PT|DIR",
-        default=None,
-        help="what candidates inherit weights from: COCO-trained Ultralytics checkpoints (yolo11n.pt yolov8n.pt "
-        "...; default for search: yolo11n, yolov8n, yolov5nu found in $DETNAS_WEIGHTS, Ultralytics' weights_dir or "
-        "../shared/weights/pt) or the folder of 'detnas parent train'",
+        metavar="PT",
+        help="COCO-trained Ultralytics checkpoints candidates inherit weights from (yolo11n.pt yolov8n.pt ...; "
+        "default for search: yolo11n, yolov8n, yolov5nu found in $DETNAS_WEIGHTS, Ultralytics' weights_dir or "
+        "../shared/weights/pt)",
     )
+    parents.add_argument(
+        "--parent-run",
+        metavar="DIR",
+        help="the folder of 'detnas parent train', the over-sized parent that --proxy inherit slices weights from",
+    )
+
+
+def parents_from(args: argparse.Namespace) -> list[str] | None:
+    """The --parent checkpoints or the --parent-run folder, each checked to be what its option takes."""
+    if args.parent_run is not None:
+        folder = Path(args.parent_run).expanduser()
+        if folder.is_file():
+            raise InputError(
+                f"--parent-run {folder} is a file: checkpoints go to --parent; --parent-run takes the "
+                "folder of 'detnas parent train'"
+            )
+        return [args.parent_run]
+    for text in args.parent or ():
+        if Path(text).expanduser().is_dir():
+            raise InputError(
+                f"--parent {text} is a folder: --parent takes checkpoint files (.pt); a 'detnas parent "
+                "train' folder goes to --parent-run"
+            )
+    return args.parent
+
+
+def parse_imgsz(text: str) -> int:
+    """An input size: a positive multiple of 32 (the largest stride of the detection heads)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 32 or value % 32:
+        raise argparse.ArgumentTypeError(f"{text} is out of range: give a multiple of 32, at least 32 (e.g. 320)")
+    return value
 
 
 def resolve_parents(texts: list[str] | None, *, nc: int | None = None) -> list[Path]:

@@ -6,7 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from detnas.cli.common import add_proxy_arguments, parse_subset, recipe_from_args, resolve_data, resolve_parents
+from detnas.cli.common import (
+    add_proxy_arguments,
+    parents_from,
+    parse_subset,
+    recipe_from_args,
+    resolve_data,
+    resolve_parents,
+)
 from detnas.errors import InputError
 from detnas.evaluate.latency import DEFAULT_RUNS, DEFAULT_THREADS, default_cache_path
 from detnas.evaluate.record import Evaluation
@@ -134,7 +141,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         recipe = recipe_from_args(args, fine_tune=proxy.inherits, scratch={"epochs": 1, "imgsz": 320})
         data = resolve_data(args.data)
         spec = load_data_yaml(data)
-        parents = resolve_parents(args.parent, nc=spec.nc)
+        parents = resolve_parents(parents_from(args), nc=spec.nc)
         check_arch_yaml(args.arch, spec.nc)
         workdir = args.workdir or Path("runs") / "detnas-evaluate" / f"{args.arch.stem}-{arch_sha256(args.arch)[:10]}"
         if args.out is None:

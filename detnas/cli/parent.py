@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from detnas.cli.search import DEFAULT_SEARCH_DATA
+from detnas.search.config import SCRATCH_DATA
 
 
 def _parent_train(args: argparse.Namespace) -> int:
@@ -13,12 +13,12 @@ def _parent_train(args: argparse.Namespace) -> int:
     from detnas.evaluate.parent import train_parent
     from detnas.evaluate.recipe import Recipe
 
-    data = resolve_data(args.data) if args.data else dataset_yaml(DEFAULT_SEARCH_DATA)
+    data = resolve_data(args.data) if args.data else dataset_yaml(SCRATCH_DATA)
     recipe = Recipe(epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, seed=args.seed)
     run = train_parent(data, args.out, recipe, device=args.device)
     state = "resumed and finished" if run.resumed else "finished"
     print(f"parent {state}: {run.weights} ({run.epochs_done} epochs, {run.seconds:.0f} s of training in all)")
-    print(f"use it with: detnas search --proxy inherit --parent {args.out}")
+    print(f"use it with: detnas search --proxy inherit --parent-run {args.out}")
     return 0
 
 
@@ -32,10 +32,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="train the parent once (resumes an interrupted run in the same --out)",
         description="Train the parent of the search space (widest, deepest, largest-kernel genome) on the data; "
         "run it again with the same --out to resume after an interruption. Reused by every search that passes "
-        "--parent DIR.",
+        "--parent-run DIR.",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="parent folder (manifest, YAML, weights)")
-    p.add_argument("--data", help=f"data YAML or dataset name (default {DEFAULT_SEARCH_DATA})")
+    p.add_argument("--data", help=f"data YAML or dataset name (default {SCRATCH_DATA})")
     p.add_argument("--epochs", type=int, default=6, help="training epochs (default 6)")
     p.add_argument("--imgsz", type=int, default=128, help="image size; use the search's (default 128)")
     p.add_argument("--batch", type=int, default=16, help="batch size (default 16)")

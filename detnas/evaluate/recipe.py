@@ -128,3 +128,12 @@ def fine_tune_recipe(**overrides: Any) -> Recipe:
     """The recipe candidates that inherit COCO-trained weights are fine-tuned with (see ``FINE_TUNE_DEFAULTS``);
     every override counts, ``subset=None`` (all images) included."""
     return Recipe(**(FINE_TUNE_DEFAULTS | overrides))
+
+
+# A search without checkpoints trains every candidate from scratch: two short epochs at a small size keep it minutes.
+SCRATCH_SEARCH_DEFAULTS: dict[str, Any] = {"epochs": 2, "imgsz": 128}
+
+
+def scratch_search_recipe(**overrides: Any) -> Recipe:
+    """The recipe a search without checkpoints trains candidates with (see ``SCRATCH_SEARCH_DEFAULTS``)."""
+    return Recipe(**(SCRATCH_SEARCH_DEFAULTS | overrides))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from detnas.blocks import BOOLS, DOWN_OPS, BlockGene, _known_fields, check_choice
+from detnas.blocks import BOOLS, DOWN_OPS, BlockGene, check_choice, known_fields
 
 TOPOLOGIES: tuple[str, ...] = ("fpn", "pan", "bifpn")
 MIN_LEVELS: tuple[int, ...] = (3, 2)  # outputs P3-P5, or P2-P5 for small objects
@@ -89,7 +89,7 @@ class NeckGenome:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: str = "neck") -> NeckGenome:
-        data = _known_fields(cls, data, path)
+        data = known_fields(cls, data, path)
         nodes = data["nodes"]
         if not isinstance(nodes, list):
             raise ValueError(f"gene {path}.nodes must be a list of block genes")

@@ -13,7 +13,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,124 +21,17 @@ from detnas.architecture import to_yaml
 from detnas.cost import genome_cost
 from detnas.designs import named_design
 from detnas.errors import SearchError
-from detnas.evaluate import Evaluation, InputError, Recipe, load_data_yaml, prepare_data
-from detnas.genome import IMGSZ_CHOICES, ArchGenome
-from detnas.proxies import default_proxy, get_proxy
+from detnas.evaluate import Evaluation, InputError, load_data_yaml, prepare_data
+from detnas.genome import ArchGenome
+from detnas.search.config import SearchConfig, describe_mode
 from detnas.search.executor import Evaluator, Executor, Job, LocalExecutor
 from detnas.search.store import Store
-from detnas.search.strategies import AgingEvolution, PolicyState, RandomSearch, ReinforceSearch, Trial
+from detnas.search.strategies import Strategy, Trial, make_strategy
 from detnas.space import SearchSpace, anchored_space
 
 STORE_NAME = "search.sqlite"
 LOCK_NAME = ".lock"
 TABLE_COPY_NAME = "latency_table.json"  # the --latency-table plus layers timed during the search (same machine only)
-STRATEGIES = ("evolution", "random", "rl")
-SPACES = ("full", "anchored")
-
-
-@dataclass(frozen=True)
-class Constraints:
-    """Limits checked on cheap costs before any training: an infeasible candidate costs no training."""
-
-    max_latency_ms: float | None = None
-    max_params: int | None = None
-    max_gflops: float | None = None
-
-    def violation(self, *, params: int, gflops: float | None, latency_ms: float | None = None) -> str | None:
-        if self.max_params is not None and params > self.max_params:
-            return f"params {params:,} > max {self.max_params:,}"
-        if self.max_gflops is not None and gflops is not None and gflops > self.max_gflops:
-            return f"GFLOPs {gflops:.2f} > max {self.max_gflops:.2f}"
-        if self.max_latency_ms is not None and latency_ms is not None and latency_ms > self.max_latency_ms:
-            return f"latency {latency_ms:.1f} ms > max {self.max_latency_ms:.1f} ms"
-        return None
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    """Everything that defines a search; stored in the run folder so ``--resume`` needs nothing else."""
-
-    data: str
-    evaluations: int = 8
-    population: int = 8
-    tournament: int | None = None  # default: half the population (see benchmarks/strategy_vs_random.py)
-    crossover_probability: float = 0.5
-    # evolution keeps its trained seeds: mutates them at once and keeps the Pareto front in the tournament
-    # (benchmarks/strategy_vs_random.py); stores written before these existed ran without them
-    evolve_from_seeds: bool = True
-    elite_front: bool = True
-    strategy: str = "evolution"
-    seed: int = 0
-    seeds: tuple[str, ...] = ("yolo11n",)
-    recipe: Recipe = field(default_factory=Recipe)
-    device: str = "cpu"
-    latency_backend: str = "torch"
-    constraints: Constraints = field(default_factory=Constraints)
-    max_failures: int = 5  # consecutive failed candidates before the search stops
-    timeout_s: float | None = None  # per-candidate hard limit (default: from the recipe's time limit)
-    proxy: str | None = None  # the candidate score the search maximises (default: detnas.proxies.default_proxy)
-    parent: str | None = None  # stores written before several parents existed: one trained parent folder / .pt
-    parents: tuple[str, ...] = ()  # COCO-trained checkpoints (or parent folders) candidates inherit from
-    space: str | None = None  # "full", or "anchored" (detnas.space.anchored_space); default: anchored with parents
-    imgsizes: tuple[int, ...] = ()  # input sizes searched with the network (empty: every candidate at recipe.imgsz)
-    latency_table: str | None = None  # latency table JSON: predicted latency for constraints and objective
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "parents", tuple(str(p) for p in self.parents))
-        object.__setattr__(self, "imgsizes", tuple(sorted(set(self.imgsizes))))
-        bad = [v for v in self.imgsizes if v not in IMGSZ_CHOICES]
-        if bad:
-            raise InputError(f"input size {bad[0]} cannot be searched: choose sizes from 320 to 640 in steps of 32")
-        if self.parent and not self.parents:
-            object.__setattr__(self, "parents", (self.parent,))
-        if self.proxy is None:
-            object.__setattr__(self, "proxy", default_proxy(self.device, parents=bool(self.parents)))
-        if self.space is None:
-            from_checkpoints = self.proxy in ("pretrained", "pretrained-zero")
-            object.__setattr__(self, "space", "anchored" if from_checkpoints else "full")
-        if self.space not in SPACES:
-            raise InputError(f"space {self.space!r} is unknown: choose one of {list(SPACES)}")
-        get_proxy(self.proxy)  # InputError naming the known proxies
-        if get_proxy(self.proxy).inherits and not self.parents:
-            raise InputError(
-                f"proxy {self.proxy!r} needs --parent: COCO-trained checkpoints (yolo11n.pt ...) or the folder of "
-                "'detnas parent train --out DIR'"
-            )
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy {self.strategy!r} is unknown: choose one of {list(STRATEGIES)}")
-        if self.evaluations < 1:
-            raise ValueError(f"evaluations must be >= 1, got {self.evaluations}")
-        if self.population < 2:
-            raise ValueError(f"population must be >= 2, got {self.population}")
-        if self.max_failures < 1:
-            raise ValueError(f"max_failures must be >= 1, got {self.max_failures}")
-        for name in self.seeds:
-            named_design(name)  # ValueError naming the known designs
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["seeds"] = list(self.seeds)
-        data["parents"] = list(self.parents)
-        data["imgsizes"] = list(self.imgsizes)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"search config has unknown field(s) {unknown}")
-        data = dict(data)
-        data.setdefault("proxy", "map")  # searches stored before proxies existed ranked by mAP
-        data.setdefault("space", "full")  # and searched the whole space
-        data.setdefault("evolve_from_seeds", False)  # and evolved as regularized evolution did before
-        data.setdefault("elite_front", False)
-        data["recipe"] = Recipe.from_dict(data.get("recipe", {}))
-        data["constraints"] = Constraints(**data.get("constraints", {}))
-        data["seeds"] = tuple(data.get("seeds", ()))
-        data["parents"] = tuple(data.get("parents", ()))
-        data["imgsizes"] = tuple(data.get("imgsizes", ()))
-        return cls(**data)
 
 
 def _load_latency_table(config: SearchConfig, folder: Path):
@@ -198,8 +91,6 @@ def _restore_rng(state: list[Any]) -> random.Random:
 class Search:
     """One search over one run folder. Use :meth:`create` for a new search and :meth:`open` to resume one."""
 
-    strategy: AgingEvolution | RandomSearch | ReinforceSearch
-
     def __init__(
         self,
         folder: Path,
@@ -222,24 +113,10 @@ class Search:
         self.latency_table = _load_latency_table(config, folder)
         seeds = [self.space.place(named_design(name, nc=self.nc)) for name in config.seeds]
         self.seed_names = {g.id: name for g, name in zip(seeds, config.seeds, strict=True)}
-        if config.strategy == "evolution":
-            self.strategy = AgingEvolution(
-                self.space,
-                population_size=config.population,
-                tournament_size=min(config.tournament or max(2, config.population // 2), config.population),
-                crossover_probability=config.crossover_probability,
-                seeds=seeds,
-                evolve_from_seeds=config.evolve_from_seeds,
-                elite_front=config.elite_front,
-            )
-        elif config.strategy == "rl":
-            # the policy learned so far lives in the store (saved with every proposal): a killed search resumes it
-            saved = store.strategy_state("policy")
-            self.strategy = ReinforceSearch(
-                self.space, seeds=seeds, state=PolicyState.from_dict(saved) if saved else PolicyState()
-            )
-        else:
-            self.strategy = RandomSearch(self.space, seeds=seeds)
+        # a learning strategy's state lives in the store (saved with every proposal): a killed search resumes it
+        self.strategy: Strategy = make_strategy(
+            config.strategy, self.space, seeds, config.strategy_settings(), store.strategy_state("policy")
+        )
         self.evaluator = Evaluator(
             data=self.data,
             recipe=config.recipe,
@@ -258,7 +135,8 @@ class Search:
     # ---- construction ----
 
     @classmethod
-    def create(cls, folder: str | Path, config: SearchConfig, **kwargs: Any) -> Search:
+    def create(cls, folder: str | Path, config: SearchConfig, *, mode: str | None = None, **kwargs: Any) -> Search:
+        """A new search in ``folder``; ``mode`` is the line that states what it does (default: from the config)."""
         folder = Path(folder)
         if (folder / STORE_NAME).exists():
             raise SearchError(
@@ -274,6 +152,7 @@ class Search:
         prepare_data(data, config.recipe, folder / "data_check", check=True)
         store = Store(folder / STORE_NAME)
         store.set_meta("config", config.to_dict())
+        store.set_meta("mode", mode or describe_mode(config))
         store.set_meta("created_at", time.time())
         return cls(folder, store, config, **kwargs)
 
@@ -284,6 +163,18 @@ class Search:
             raise SearchError(f"{folder} holds no search ({STORE_NAME} is missing): start one with --out {folder}")
         store = Store(folder / STORE_NAME)
         return cls(folder, store, SearchConfig.from_dict(store.get_meta("config")), **kwargs)
+
+    @property
+    def mode(self) -> str:
+        """The one line that states what this search does, as stored when it was created."""
+        return self.store.get_meta("mode") or describe_mode(self.config)
+
+    def set_evaluations(self, evaluations: int) -> None:
+        """A new budget for a resumed search (the only setting of the search a resume may change)."""
+        self.config = replace(self.config, evaluations=evaluations)
+        self.store.set_meta("config", self.config.to_dict())
+        if self.store.get_meta("mode"):
+            self.store.set_meta("mode", describe_mode(self.config))
 
     # ---- the loop ----
 
@@ -356,7 +247,9 @@ class Search:
                     f"search stopped: {max_infeasible} proposals in a row broke the constraints "
                     f"({self.config.constraints}); loosen --max-latency-ms / --max-params"
                 )
-            proposal = self.strategy.propose(self.history(), rng)
+            history = self.history()
+            self.strategy.observe(history)
+            proposal = self.strategy.propose(history, rng)
             genome = proposal.genome
             cost = genome_cost(genome, imgsz=genome.imgsz or self.config.recipe.imgsz)
             latency, reason = None, None
@@ -387,8 +280,9 @@ class Search:
     def _strategy_state(self, rng: random.Random) -> dict[str, Any]:
         """What the store keeps of the strategy with each proposal: the rng, and a learning strategy's policy."""
         state: dict[str, Any] = {"rng": _rng_state(rng)}
-        if isinstance(self.strategy, ReinforceSearch):
-            state["policy"] = self.strategy.state.to_dict()
+        saved = self.strategy.state_dict()
+        if saved is not None:
+            state["policy"] = saved
         return state
 
     def _latency(self, genome: ArchGenome) -> float:

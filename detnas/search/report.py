@@ -134,7 +134,8 @@ def write_outputs(folder: str | Path, store: Store) -> dict[str, Path]:
     )
     figure = plot_front(store, folder / "pareto.png")
     table = store.get_meta("config", {}).get("latency_table")
-    (folder / "report.md").write_text(markdown_report(rows, stats, figure, latency_table=table))
+    mode = store.get_meta("mode")
+    (folder / "report.md").write_text(markdown_report(rows, stats, figure, latency_table=table, mode=mode))
     return {
         "csv": folder / "pareto.csv",
         "json": folder / "pareto.json",
@@ -210,7 +211,12 @@ def plot_front(store: Store, path: Path) -> Path:
 
 
 def markdown_report(
-    rows: list[FrontRow], stats: dict[str, Any], figure: Path, *, latency_table: str | None = None
+    rows: list[FrontRow],
+    stats: dict[str, Any],
+    figure: Path,
+    *,
+    latency_table: str | None = None,
+    mode: str | None = None,
 ) -> str:
     counts = stats["counts"]
     secs = stats["seconds"]
@@ -219,6 +225,7 @@ def markdown_report(
     lines = [
         "# detnas search report",
         "",
+        *([f"Mode: {mode}", ""] if mode else []),
         f"Data: `{stats['data']}`; strategy: {stats['strategy']}, seed {stats['seed']}; candidates scored by proxy "
         f"`{stats['proxy']}`; {map_text}",
         f"Candidates: {counts['done']} done, {counts['failed']} failed, "

@@ -5,6 +5,9 @@
   ``population_size`` finished candidates, so old ones age out.
 - ``RandomSearch``: uniform samples of the same space, the control every search should beat.
 - ``ReinforceSearch``: a policy over the genome's choices trained with REINFORCE (NASNet/MnasNet style).
+
+Every strategy meets the :class:`Strategy` protocol (propose / observe / state) and is built by name from the
+:data:`STRATEGIES` registry, so the search loop never asks which one it holds.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ import contextlib
 import math
 import random
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from detnas.genome import ArchGenome
 from detnas.search.pareto import crowding_distances, non_dominated_ranks, pareto_front
-from detnas.space import SearchSpace, _families, _full_dict, _get
+from detnas.space import SearchSpace, block_families, full_dict, gene_at
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,12 @@ class RandomSearch:
             if seed.id not in known:
                 return Proposal(seed, "seed")
         return Proposal(_fresh(self.space, known, rng), "sample")
+
+    def observe(self, history: Sequence[Trial]) -> None:
+        """Random search learns nothing."""
+
+    def state_dict(self) -> dict[str, Any] | None:
+        return None
 
 
 @dataclass
@@ -125,6 +135,12 @@ class AgingEvolution:
             if proposal.genome.id not in known:  # duplicates are never trained twice
                 return proposal
         return Proposal(_fresh(self.space, known, rng), "sample")
+
+    def observe(self, history: Sequence[Trial]) -> None:
+        """Evolution keeps no state of its own: its population is read off the history at each proposal."""
+
+    def state_dict(self) -> dict[str, Any] | None:
+        return None
 
 
 @dataclass
@@ -216,6 +232,14 @@ class ReinforceSearch:
                 return Proposal(genome, "policy")
         return Proposal(_fresh(self.space, known, rng), "sample")
 
+    def observe(self, history: Sequence[Trial]) -> None:
+        """Learn from every trial finished since the last call (see :meth:`learn`)."""
+        self.learn(history)
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """The policy learned so far: saved with every proposal so a killed search resumes it."""
+        return self.state.to_dict()
+
     # ---- the policy ----
 
     def logits(self, key: str, size: int) -> list[float]:
@@ -243,7 +267,7 @@ class ReinforceSearch:
             value = values[_draw(rng, self.probabilities(_key(family, path, values), len(values)))]
             if value != _gene_value(genome, path):
                 with contextlib.suppress(ValueError):  # a combination the genome rejects: keep the current value
-                    genome = self.space._with_gene(genome, path, value, rng)
+                    genome = self.space.with_gene(genome, path, value, rng)
                 genes = self.space.genes(genome)
             i += 1
         return genome
@@ -335,13 +359,13 @@ def _key(family: str, path: tuple, values: tuple) -> str:
 
 
 def _gene_value(genome: ArchGenome, path: tuple) -> object:
-    return _get(_full_dict(genome), path)
+    return gene_at(full_dict(genome), path)
 
 
 def _anchor_index(space: SearchSpace, genome: ArchGenome) -> int | None:
-    families = _families(_full_dict(genome))
+    families = block_families(full_dict(genome))
     for i, anchor in enumerate(space.anchors):
-        if _families(_full_dict(anchor)) == families:
+        if block_families(full_dict(anchor)) == families:
             return i
     return None
 
@@ -349,3 +373,81 @@ def _anchor_index(space: SearchSpace, genome: ArchGenome) -> int | None:
 def _family_name(space: SearchSpace, genome: ArchGenome) -> str:
     index = _anchor_index(space, genome) if space.anchors else None
     return "any" if index is None else f"a{index}"
+
+
+# ---------------------------------------------------------------- the protocol and the registry
+
+
+class Strategy(Protocol):
+    """What the search loop asks of a strategy: the next genome, the news of finished trials, and what to save."""
+
+    name: str
+
+    def propose(self, history: Sequence[Trial], rng: random.Random) -> Proposal: ...
+
+    def observe(self, history: Sequence[Trial]) -> None: ...
+
+    def state_dict(self) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class StrategySettings:
+    """The knobs a search config passes to its strategy; each strategy reads the ones it has."""
+
+    population: int = 6
+    tournament: int | None = None  # default: half the population
+    crossover_probability: float = 0.5
+    evolve_from_seeds: bool = True
+    elite_front: bool = True
+
+
+StrategyFactory = Callable[[SearchSpace, Sequence[ArchGenome], StrategySettings, "dict[str, Any] | None"], Strategy]
+STRATEGIES: dict[str, StrategyFactory] = {}
+
+
+def register_strategy(name: str) -> Callable[[StrategyFactory], StrategyFactory]:
+    """Add a strategy factory under ``name`` (what ``detnas search --strategy`` accepts)."""
+
+    def add(factory: StrategyFactory) -> StrategyFactory:
+        STRATEGIES[name] = factory
+        return factory
+
+    return add
+
+
+def make_strategy(
+    name: str,
+    space: SearchSpace,
+    seeds: Sequence[ArchGenome],
+    settings: StrategySettings,
+    saved: dict[str, Any] | None = None,
+) -> Strategy:
+    """The strategy called ``name``, resumed from ``saved`` (its last :meth:`Strategy.state_dict`) when given."""
+    try:
+        factory = STRATEGIES[name]
+    except KeyError:
+        raise ValueError(f"strategy {name!r} is unknown: choose one of {sorted(STRATEGIES)}") from None
+    return factory(space, seeds, settings, saved)
+
+
+@register_strategy("evolution")
+def _evolution(space: SearchSpace, seeds: Sequence[ArchGenome], s: StrategySettings, saved: dict | None) -> Strategy:
+    return AgingEvolution(
+        space,
+        population_size=s.population,
+        tournament_size=min(s.tournament or max(2, s.population // 2), s.population),
+        crossover_probability=s.crossover_probability,
+        seeds=seeds,
+        evolve_from_seeds=s.evolve_from_seeds,
+        elite_front=s.elite_front,
+    )
+
+
+@register_strategy("random")
+def _random(space: SearchSpace, seeds: Sequence[ArchGenome], s: StrategySettings, saved: dict | None) -> Strategy:
+    return RandomSearch(space, seeds=seeds)
+
+
+@register_strategy("rl")
+def _reinforce(space: SearchSpace, seeds: Sequence[ArchGenome], s: StrategySettings, saved: dict | None) -> Strategy:
+    return ReinforceSearch(space, seeds=seeds, state=PolicyState.from_dict(saved) if saved else PolicyState())

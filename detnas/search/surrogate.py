@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from detnas.genome import ArchGenome
-from detnas.space import SearchSpace, _families, _full_dict, _get, anchored_space
+from detnas.space import SearchSpace, anchored_space, block_families, full_dict, gene_at
 
 WIDTH_GENES = ("stem_channels", "down_channels", "channels")
 STRIDES = (4, 8, 16, 32)  # P2..P5 stage outputs; the stem is stride 2
@@ -56,18 +56,18 @@ class Featurizer:
         return fixed + ["/".join(map(str, p)) for p in self.paths()]
 
     def __call__(self, genome: ArchGenome) -> np.ndarray:
-        data = _full_dict(genome)
-        families = _families(data)
-        index = next((i for i, a in enumerate(self.space.anchors) if _families(_full_dict(a)) == families), None)
+        data = full_dict(genome)
+        families = block_families(data)
+        index = next((i for i, a in enumerate(self.space.anchors) if block_families(full_dict(a)) == families), None)
         if index is None:
             raise ValueError(f"genome {genome.id} belongs to no anchor's family: the surrogate cannot describe it")
-        anchor = _full_dict(self.space.anchors[index])
+        anchor = full_dict(self.space.anchors[index])
         family = [float(i == index) for i in range(len(self.space.anchors))]
         counts = dict.fromkeys(self.names()[len(family) : len(family) + 11], 0.0)
         per_gene = []
         for path in self.paths():
             try:
-                value, base = _get(data, path), _get(anchor, path)
+                value, base = gene_at(data, path), gene_at(anchor, path)
             except (KeyError, IndexError):
                 per_gene.append(0.0)
                 continue
