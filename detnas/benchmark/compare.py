@@ -17,7 +17,6 @@ on stderr. It exits non-zero when no row at all could be measured: an empty tabl
 from __future__ import annotations
 
 import copy
-import csv
 import json
 import re
 import traceback
@@ -616,20 +615,16 @@ def plot(rows: list[BenchmarkRow], settings: dict[str, Any], path: Path) -> Path
 
 
 def write_outputs(rows: list[BenchmarkRow], settings: dict[str, Any], out: Path) -> dict[str, Path]:
+    """benchmark.json / .csv / .png / .md in ``out``."""
+    from detnas.benchmark.tables import write_table
     from detnas.evaluate.environment import environment_info
-    from detnas.evaluate.record import _finite
 
-    paths = {name: out / f"benchmark.{name}" for name in ("md", "csv", "json", "png")}
-    with open(paths["csv"], "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
-        writer.writeheader()
-        writer.writerows(r.csv_row() for r in rows)
     payload = {"settings": settings, "environment": environment_info(), "rows": [asdict(r) for r in rows]}
-    paths["json"].write_text(json.dumps(_finite(payload), indent=2, default=str) + "\n")
-    plot(rows, settings, paths["png"])
-    paths["md"].write_text(markdown_table(rows, settings))
-    return paths
-
-
-
-
+    return write_table(
+        out / "benchmark",
+        payload,
+        [r.csv_row() for r in rows],
+        CSV_FIELDS,
+        plot=lambda path: plot(rows, settings, path),
+        markdown=markdown_table(rows, settings),
+    )

@@ -23,7 +23,6 @@ Each row's result is a JSON file in ``OUT/rows/`` written when it is done, so an
 
 from __future__ import annotations
 
-import csv
 import json
 import random
 import time
@@ -473,17 +472,11 @@ def plot(rows: Sequence[dict], path: Path, title: str) -> Path:
 
 def write_results(rows: list[dict], meta: dict[str, Any], json_path: Path, title: str) -> dict[str, Path]:
     """JSON (rows + protocol + verdicts), CSV and PNG beside it."""
+    from detnas.benchmark.tables import write_table
+
     rows = sorted(rows, key=lambda r: (r["kind"] != "found", r["model"], r["variant"], -r["imgsz"]))
     payload = meta | {"rows": rows, "dominance": dominance(rows), "goal": goal(rows)}
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(payload, indent=1, default=str))
-    csv_path = json_path.with_suffix(".csv")
-    with csv_path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=ROW_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    png = plot(rows, json_path.with_suffix(".png"), title)
-    return {"json": json_path, "csv": csv_path, "png": png}
+    return write_table(json_path.with_suffix(""), payload, rows, ROW_FIELDS, plot=lambda path: plot(rows, path, title))
 
 
 def heldout_for(run_data: Path) -> Path | None:

@@ -176,6 +176,10 @@ class Search:
         if self.store.get_meta("mode"):
             self.store.set_meta("mode", describe_mode(self.config))
 
+    def imgsz_of(self, genome: ArchGenome) -> int:
+        """The size a candidate is trained, scored and timed at: its own gene, else the recipe's fixed size."""
+        return genome.imgsz or self.config.recipe.imgsz
+
     # ---- the loop ----
 
     def history(self) -> list[Trial]:
@@ -251,7 +255,7 @@ class Search:
             self.strategy.observe(history)
             proposal = self.strategy.propose(history, rng)
             genome = proposal.genome
-            cost = genome_cost(genome, imgsz=genome.imgsz or self.config.recipe.imgsz)
+            cost = genome_cost(genome, imgsz=self.imgsz_of(genome))
             latency, reason = None, None
             if self.latency_table is not None:
                 latency, reason = self._table_latency(genome)
@@ -291,7 +295,7 @@ class Search:
         from detnas.evaluate.latency import DEFAULT_THREADS
 
         path = self._write_yaml(genome.id, to_yaml(genome))
-        backend, imgsz = self.config.latency_backend, genome.imgsz or self.config.recipe.imgsz
+        backend, imgsz = self.config.latency_backend, self.imgsz_of(genome)
         device = "cpu" if backend == "onnx" else self.config.device
         key = cache_key(arch_sha256(path), self.nc, imgsz, backend, device, DEFAULT_THREADS)
         cache = LatencyCache(self.evaluator.latency_cache)
@@ -310,7 +314,7 @@ class Search:
         from detnas.evaluate.environment import cpu_name
         from detnas.evaluate.latency_table import MissingLayersError, extend_layers, predict_ms
 
-        table, imgsz = self.latency_table, genome.imgsz or self.config.recipe.imgsz
+        table, imgsz = self.latency_table, self.imgsz_of(genome)
         assert table is not None
         try:
             return predict_ms(genome, table, imgsz=imgsz), None
@@ -334,7 +338,7 @@ class Search:
         workdir = self.folder / "candidates" / genome.id / "latency"
         return measure_network_ms(
             genome,
-            imgsz=genome.imgsz or self.config.recipe.imgsz,
+            imgsz=self.imgsz_of(genome),
             backend=table.backend,
             threads=table.threads,
             warmup=5,
