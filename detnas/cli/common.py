@@ -43,6 +43,89 @@ positive_float = number_at_least(0, kind=float, above=True)
 non_negative_float = number_at_least(0, kind=float)
 
 
+def number_in_range(low: float, high: float, *, kind: type = float):
+    """An argparse type: a ``kind`` number from ``low`` to ``high`` (both included); out of range is a usage error."""
+    word = "an integer" if kind is int else "a number"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {word}") from None
+        if not low <= value <= high:  # NaN fails too
+            raise argparse.ArgumentTypeError(f"{text} is out of range: give {word} from {low} to {high}")
+        return value
+
+    parse.__name__ = f"{kind.__name__} in [{low}, {high}]"
+    return parse
+
+
+unit_interval = number_in_range(0, 1)  # thresholds: --conf, --iou
+
+IMGSZ_STRIDE = 32  # the largest stride of every detector here: each layer's feature map must divide evenly
+
+
+def image_size(text: str) -> int:
+    """``--imgsz``: a positive multiple of 32, the sizes every model here is built, timed and costed at."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer: give an image size such as 320 or 640") from None
+    if value < IMGSZ_STRIDE or value % IMGSZ_STRIDE:
+        raise argparse.ArgumentTypeError(
+            f"{text} is not allowed: give a positive multiple of {IMGSZ_STRIDE} (e.g. 320 or 640)"
+        )
+    return value
+
+
+def device(text: str) -> str:
+    """``--device``: cpu, mps, a CUDA index or list (0, 0,1, cuda:0) that exists here; npu/xpu/... go to Ultralytics.
+
+    CUDA indices are checked now (torch is imported only for them) so that a wrong one is one usage line instead of
+    Ultralytics' several-line message after the model has loaded."""
+    spec = text.strip().lower()
+    if spec in ("", "cpu", "mps", "mps:0") or spec.startswith(("npu", "xpu", "tpu", "intel", "vulkan")):
+        return text.strip()
+    parts = spec.removeprefix("cuda:").replace(" ", "").split(",")
+    parts = ["0" if p == "cuda" else p for p in parts]
+    if not all(p.isdigit() or p == "-1" for p in parts):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a device: give cpu, mps, a CUDA index (0), a list (0,1) or cuda:0"
+        )
+    import torch
+
+    count = torch.cuda.device_count()
+    missing = [p for p in parts if (p == "-1" and not count) or (p.isdigit() and int(p) >= count)]
+    if missing:
+        seen = "no CUDA device is visible" if not count else f"CUDA devices 0 to {count - 1} are visible"
+        raise argparse.ArgumentTypeError(f"{text}: no such CUDA device here ({seen}); use cpu or a visible index")
+    return text.strip()
+
+
+def existing_folder(text: str) -> str:
+    """A folder that exists (``--weights-dir``); the text is returned as given."""
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        state = "is a file, not a folder" if path.exists() else "does not exist"
+        raise argparse.ArgumentTypeError(f"{text} {state}: give the folder that holds the weights")
+    return text
+
+
+def looked_up_by_name(model: str) -> bool:
+    """Whether a MODEL argument is a name searched in the weights folders (yolo11n, yolo11n.pt), not a path or YAML
+    (the same split as :func:`detnas.models.resolve_model`)."""
+    path = Path(str(model).strip()).expanduser()
+    return not path.exists() and len(path.parts) == 1 and path.suffix.lower() not in (".yaml", ".yml")
+
+
+def check_weights_dir(weights_dir: str | None, models: list[str]) -> None:
+    """``--weights-dir`` looks up model names only: refuse it when every MODEL is a path, which it would not change."""
+    if weights_dir is not None and not any(looked_up_by_name(m) for m in models):
+        raise InputError(
+            f"--weights-dir looks up model names (yolo11n, ...), and {models[0]} is a path: drop --weights-dir"
+        )
+
+
 def parse_sizes(text: str) -> tuple[int, ...]:
     """'320-640' (every 32 px), '320,416,512' or 'none'; argparse turns the ValueError into a usage error."""
     text = text.strip().lower()
@@ -72,6 +155,16 @@ def parse_subset(text: str) -> int | float:
         message = f"--subset takes a count (e.g. 64) or a fraction (e.g. 0.25), got {text!r}"
         raise argparse.ArgumentTypeError(message) from None
     return int(value) if value >= 1 and value == int(value) and "." not in text else value
+
+
+def training_subset(text: str) -> int | float:
+    """``--subset`` with its range checked: a count of images >= 1 ('64') or a fraction in (0, 1] ('0.25')."""
+    value = parse_subset(text)
+    if isinstance(value, int) or 0 < value <= 1:  # parse_subset returns ints >= 1 only; NaN fails the test
+        return value
+    raise argparse.ArgumentTypeError(
+        f"{text} is out of range: give a count of images >= 1 (e.g. 64) or a fraction in (0, 1] (e.g. 0.25)"
+    )
 
 
 def recipe_from_args(args: argparse.Namespace, *, fine_tune: bool = False, scratch: dict | None = None) -> Recipe:
