@@ -6,26 +6,25 @@ import argparse
 import sys
 from pathlib import Path
 
+DEFAULT_TABLE_RUNS, DEFAULT_TABLE_WARMUP = 30, 5  # those of a new table (detnas.evaluate.latency_table.new_table)
+
 
 def _latency_build_table(args: argparse.Namespace) -> int:
     from detnas.architecture import genome_from_yaml
     from detnas.designs import NAMED_DESIGNS, named_design
-    from detnas.evaluate.latency_table import (
-        calibrate,
-        check_imgsz,
-        extend_layers,
-        open_or_create,
-        sample_genomes,
-        table_summary,
-    )
+    from detnas.evaluate.latency_table import calibrate, extend_layers, open_or_create, sample_genomes, table_summary
 
-    for size in args.imgsz:
-        check_imgsz(size)
     out = Path(args.out)
     clock = args.clock if args.clock != "auto" else ("cpu" if args.threads == 1 else "wall")
-    table = open_or_create(
-        out, backend=args.backend, threads=args.threads, warmup=args.warmup, runs=args.runs, clock=clock
-    )
+    resumed = out.exists()
+    runs, warmup = args.runs or DEFAULT_TABLE_RUNS, DEFAULT_TABLE_WARMUP if args.warmup is None else args.warmup
+    table = open_or_create(out, backend=args.backend, threads=args.threads, warmup=warmup, runs=runs, clock=clock)
+    for flag, given, kept in (("--runs", args.runs, table.runs), ("--warmup", args.warmup, table.warmup)):
+        if resumed and given is not None and given != kept:
+            raise ValueError(
+                f"{flag} {given} does not apply to {out}: a resumed table keeps its own {flag} {kept} so that its "
+                f"layers stay comparable; drop {flag} or choose another --out"
+            )
     arch = []
     for path in args.arch or []:
         try:
@@ -54,9 +53,8 @@ def _latency_build_table(args: argparse.Namespace) -> int:
 def _latency_predict(args: argparse.Namespace) -> int:
     from detnas.architecture import genome_from_yaml
     from detnas.designs import NAMED_DESIGNS, named_design
-    from detnas.evaluate.latency_table import check_imgsz, load_table, predict_ms
+    from detnas.evaluate.latency_table import load_table, predict_ms
 
-    check_imgsz(args.imgsz)
     table = load_table(args.latency_table)
     for source in args.models:
         genome = named_design(source) if source in NAMED_DESIGNS else genome_from_yaml(source)
@@ -68,6 +66,8 @@ def _latency_predict(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from detnas.cli.common import image_size, non_negative_int, number_at_least, positive_int
+
     latency = subparsers.add_parser("latency", help="per-device latency lookup tables and predictions from them")
     cmds = latency.add_subparsers(dest="latency_command", required=True, metavar="{build-table,predict}")
     b = cmds.add_parser(
@@ -80,7 +80,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     b.add_argument("--out", required=True, metavar="TABLE.json", help="table file (created, or resumed and extended)")
     b.add_argument("--backend", choices=["onnx", "torch"], default="onnx", help="default onnx (ONNX Runtime CPU)")
-    b.add_argument("--threads", type=int, default=1, help="intra-op threads, as the target runs (default 1)")
+    b.add_argument("--threads", type=positive_int, default=1, help="intra-op threads, as the target runs (default 1)")
     b.add_argument(
         "--clock",
         choices=["auto", "wall", "cpu"],
@@ -88,19 +88,38 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="wall: elapsed time; cpu: the timing thread's CPU time, which with 1 thread is the same figure without "
         "the time other processes took on a shared machine (default auto: cpu with --threads 1, else wall)",
     )
-    b.add_argument("--imgsz", type=int, nargs="+", default=[320], help="input sizes, multiples of 32 (default 320)")
-    b.add_argument("--samples", type=int, default=40, help="sampled genomes whose layers to time (default 40)")
+    b.add_argument(
+        "--imgsz", type=image_size, nargs="+", default=[320], help="input sizes, multiples of 32 (default 320)"
+    )
+    b.add_argument(
+        "--samples", type=non_negative_int, default=40, help="sampled genomes whose layers to time, >= 0 (default 40)"
+    )
     b.add_argument("--space", choices=["anchored", "full", "both"], default="both", help="spaces sampled (both)")
     b.add_argument("--seed", type=int, default=0, help="seed of the samples; calibration uses seed + 1000")
-    b.add_argument("--calibration", type=int, default=8, help="whole networks per size to fit constants (default 8)")
+    b.add_argument(
+        "--calibration",
+        type=non_negative_int,
+        default=8,
+        help="whole networks per size to fit constants; 0 skips the fit (default 8)",
+    )
     b.add_argument("--designs", action=argparse.BooleanOptionalAction, default=True, help="include shipped designs")
     b.add_argument("--arch", nargs="*", metavar="YAML", help="detnas YAMLs whose layers must be in the table")
-    b.add_argument("--nc", type=int, default=80, help="class count of the Detect head (default 80)")
-    b.add_argument("--runs", type=int, default=30, help="timed runs per layer (default 30)")
-    b.add_argument("--warmup", type=int, default=5, help="warm-up runs per layer (default 5)")
+    b.add_argument("--nc", type=positive_int, default=80, help="class count of the Detect head (default 80)")
+    b.add_argument(
+        "--runs",
+        type=number_at_least(2),
+        default=None,
+        help=f"timed runs per layer, >= 2 (default {DEFAULT_TABLE_RUNS}; a resumed table keeps its own)",
+    )
+    b.add_argument(
+        "--warmup",
+        type=non_negative_int,
+        default=None,
+        help=f"warm-up runs per layer, >= 0 (default {DEFAULT_TABLE_WARMUP}; a resumed table keeps its own)",
+    )
     b.set_defaults(func=_latency_build_table)
     p = cmds.add_parser("predict", help="predicted latency of designs or detnas YAMLs from a table")
     p.add_argument("models", nargs="+", metavar="MODEL", help="named design (yolo11n ...) or detnas YAML")
     p.add_argument("--latency-table", required=True, metavar="TABLE.json", help="table of 'latency build-table'")
-    p.add_argument("--imgsz", type=int, default=320, help="input size (default 320)")
+    p.add_argument("--imgsz", type=image_size, default=320, help="input size, a multiple of 32 (default 320)")
     p.set_defaults(func=_latency_predict)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from detnas.cli.common import device, image_size, positive_int
 from detnas.search.config import SCRATCH_DATA
 
 
@@ -36,9 +37,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, metavar="DIR", help="parent folder (manifest, YAML, weights)")
     p.add_argument("--data", help=f"data YAML or dataset name (default {SCRATCH_DATA})")
-    p.add_argument("--epochs", type=int, default=6, help="training epochs (default 6)")
-    p.add_argument("--imgsz", type=int, default=128, help="image size; use the search's (default 128)")
-    p.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
+    p.add_argument("--epochs", type=positive_int, default=6, help="training epochs, >= 1 (default 6)")
+    p.add_argument(
+        "--imgsz", type=image_size, default=128, help="image size, a multiple of 32; use the search's (default 128)"
+    )
+    p.add_argument("--batch", type=positive_int, default=16, help="batch size, >= 1 (default 16)")
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    p.add_argument("--device", default="cpu", help="training device (default cpu)")
+    p.add_argument("--device", type=device, default="cpu", help="training device: cpu, 0, cuda:0 ... (default cpu)")
     p.set_defaults(func=_parent_train)

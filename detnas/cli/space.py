@@ -57,6 +57,9 @@ def _space_show(args: argparse.Namespace) -> int:
     from detnas.cost import genome_cost
     from detnas.designs import named_design
 
+    if args.imgsz is not None and not args.out:
+        raise ValueError("--imgsz sizes the GFLOPs printed with --out; the YAML printed here has none: drop --imgsz")
+    args.imgsz = args.imgsz or 640
     genome = named_design(args.name, nc=args.nc)
     text = to_yaml(genome)
     if args.out:
@@ -74,6 +77,7 @@ def _space_show(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from detnas.cli.common import image_size, positive_int
     from detnas.designs import NAMED_DESIGNS
 
     space = subparsers.add_parser("space", help="inspect the search space, sample it, write named designs")
@@ -84,16 +88,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     info.set_defaults(func=_space_info)
 
     sample = cmds.add_parser("sample", help="write N sampled architectures as YAML + JSON (id, genome, params, GFLOPs)")
-    sample.add_argument("--n", type=int, default=10, help="how many distinct genomes (default 10)")
+    sample.add_argument("--n", type=positive_int, default=10, help="how many distinct genomes, >= 1 (default 10)")
     sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sample.add_argument("--out", required=True, help="output folder")
-    sample.add_argument("--imgsz", type=int, default=640, help="image size for GFLOPs (default 640)")
-    sample.add_argument("--nc", type=int, default=80, help="class count of the Detect head (default 80)")
+    sample.add_argument(
+        "--imgsz", type=image_size, default=640, help="image size for GFLOPs, a multiple of 32 (default 640)"
+    )
+    sample.add_argument("--nc", type=positive_int, default=80, help="class count of the Detect head (default 80)")
     sample.set_defaults(func=_space_sample)
 
     show = cmds.add_parser("show", help="write the YAML of a named design (a seed and baseline of searches)")
     show.add_argument("name", choices=sorted(NAMED_DESIGNS), help="design name")
     show.add_argument("--out", help="YAML file to write (default: print it)")
-    show.add_argument("--imgsz", type=int, default=640, help="image size for GFLOPs (default 640)")
-    show.add_argument("--nc", type=int, default=80, help="class count of the Detect head (default 80)")
+    show.add_argument(
+        "--imgsz",
+        type=image_size,
+        default=None,
+        help="image size for the GFLOPs printed with --out, a multiple of 32 (default 640)",
+    )
+    show.add_argument("--nc", type=positive_int, default=80, help="class count of the Detect head (default 80)")
     show.set_defaults(func=_space_show)
