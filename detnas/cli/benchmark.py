@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -12,11 +13,25 @@ from detnas.benchmark.compare import (
     run_benchmark,
     run_config,
 )
+from detnas.cli.common import (
+    check_weights_dir,
+    device,
+    existing_folder,
+    image_size,
+    non_negative_int,
+    number_at_least,
+    parse_sizes,
+    positive_int,
+)
 from detnas.evaluate.latency import DEFAULT_RUNS, DEFAULT_THREADS, DEFAULT_WARMUP
+
+DEFAULT_BATCH, DEFAULT_DEVICE = 8, "cpu"
 
 
 def add_parser(subparsers) -> None:
     """``detnas benchmark``: register the sub-command on an argparse sub-parsers object."""
+    from detnas.designs import NAMED_DESIGNS
+
     p = subparsers.add_parser(
         "benchmark",
         help="mAP, latency, params and GFLOPs of found designs, equal-budget baselines and pre-trained models",
@@ -28,11 +43,19 @@ def add_parser(subparsers) -> None:
     p.add_argument("--models", nargs="+", required=True, metavar="M", help="run folders, weight files or names")
     p.add_argument("--data", help="Ultralytics data YAML (default: the run folder's search data)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--imgsz", type=int, default=None, help="image size (default: the run's recipe, else 640)")
-    p.add_argument("--batch", type=int, default=8, help="validation batch (default 8)")
-    p.add_argument("--device", default="cpu", help="validation and latency device (default cpu)")
+    p.add_argument(
+        "--imgsz",
+        type=image_size,
+        default=None,
+        help="image size, a multiple of 32 (default: the run's recipe, else 640)",
+    )
+    p.add_argument("--batch", type=positive_int, default=None, help=f"validation batch (default {DEFAULT_BATCH})")
+    p.add_argument(
+        "--device", type=device, default=None, help=f"validation and latency device (default {DEFAULT_DEVICE})"
+    )
     p.add_argument(
         "--weights-dir",
+        type=existing_folder,
         metavar="DIR",
         help="folder of named weights (default $DETNAS_WEIGHTS, then Ultralytics' weights_dir)",
     )
@@ -41,7 +64,8 @@ def add_parser(subparsers) -> None:
         nargs="*",
         default=None,
         metavar="NAME",
-        help="equal-budget baselines per run folder (default yolo11n yolov8n; none: pass no name)",
+        help=f"equal-budget baselines per run folder, of {', '.join(sorted(NAMED_DESIGNS))} (default "
+        f"{' '.join(DEFAULT_BASELINES)}; none: pass no name)",
     )
     p.add_argument(
         "--latency-backend",
@@ -65,18 +89,22 @@ def add_parser(subparsers) -> None:
         help="pretrained-anchored run folders: COCO-trained checkpoints drawn as baselines (default: the run's "
         "parents)",
     )
-    p.add_argument("--threads", type=int, default=DEFAULT_THREADS, help=f"latency threads (default {DEFAULT_THREADS})")
-    p.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, help=f"warm-up runs (default {DEFAULT_WARMUP})")
-    p.add_argument("--runs", type=int, default=DEFAULT_RUNS, help=f"timed runs (default {DEFAULT_RUNS})")
+    p.add_argument(
+        "--threads", type=positive_int, default=DEFAULT_THREADS, help=f"latency threads (default {DEFAULT_THREADS})"
+    )
+    p.add_argument(
+        "--warmup", type=non_negative_int, default=DEFAULT_WARMUP, help=f"warm-up runs, >= 0 (default {DEFAULT_WARMUP})"
+    )
+    p.add_argument(
+        "--runs", type=number_at_least(2), default=DEFAULT_RUNS, help=f"timed runs, >= 2 (default {DEFAULT_RUNS})"
+    )
     p.set_defaults(func=_benchmark_command)
 
 
 def _sizes(text: str) -> tuple[int, ...]:
-    from detnas.cli.common import parse_sizes
-
     sizes = parse_sizes(text)
     if not sizes:
-        raise ValueError("--sizes needs at least one size")
+        raise argparse.ArgumentTypeError(f"{text!r}: give at least one size (e.g. 640,512,416,320)")
     return tuple(sorted(sizes, reverse=True))
 
 
@@ -98,13 +126,16 @@ def _frontier_command(args, run: Path) -> int:
             ("--imgsz", args.imgsz),
             ("--baselines", args.baselines),
             ("--latency-backend", args.latency_backend),
+            ("--batch", args.batch),
+            ("--device", args.device),
+            ("--weights-dir", args.weights_dir),
         )
         if value is not None
     ]
     if ignored:
         raise ValueError(
             f"{ignored[0]} does not apply to a pretrained-anchored run folder: its benchmark measures every size of "
-            "--sizes with ONNX Runtime against the --checkpoints (drop the option)"
+            "--sizes with ONNX Runtime on CPU against the --checkpoints (drop the option)"
         )
     for path in args.checkpoints or ():
         if not path.is_file():
@@ -135,10 +166,6 @@ def _frontier_command(args, run: Path) -> int:
 def _benchmark_command(args) -> int:
     from detnas.designs import NAMED_DESIGNS
 
-    if args.threads < 1 or args.runs < 2 or args.warmup < 0:
-        raise ValueError(
-            f"need --threads >= 1, --runs >= 2, --warmup >= 0; got {args.threads}, {args.runs}, {args.warmup}"
-        )
     run = _anchored_run(args.models)
     if run is not None:
         return _frontier_command(args, run)
@@ -150,17 +177,14 @@ def _benchmark_command(args) -> int:
     unknown = sorted(set(args.baselines) - set(NAMED_DESIGNS))
     if unknown:
         raise ValueError(f"unknown baseline(s) {unknown}: choose from {sorted(NAMED_DESIGNS)}")
-    if args.threads < 1 or args.runs < 2 or args.warmup < 0:
-        raise ValueError(
-            f"need --threads >= 1, --runs >= 2, --warmup >= 0; got {args.threads}, {args.runs}, {args.warmup}"
-        )
+    check_weights_dir(args.weights_dir, args.models)
     result = run_benchmark(
         models=args.models,
         out=args.out,
         data=args.data,
         imgsz=args.imgsz,
-        batch=args.batch,
-        device=args.device,
+        batch=args.batch or DEFAULT_BATCH,
+        device=DEFAULT_DEVICE if args.device is None else args.device,
         weights_dir=args.weights_dir,
         baselines=tuple(args.baselines),
         latency_backend=args.latency_backend,
