@@ -8,11 +8,16 @@ from pathlib import Path
 
 from detnas.cli.common import (
     add_proxy_arguments,
+    device,
+    image_size,
+    number_at_least,
     parents_from,
-    parse_subset,
+    positive_float,
+    positive_int,
     recipe_from_args,
     resolve_data,
     resolve_parents,
+    training_subset,
 )
 from detnas.errors import InputError
 from detnas.evaluate.latency import DEFAULT_RUNS, DEFAULT_THREADS, default_cache_path
@@ -30,39 +35,51 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("arch", type=Path, metavar="ARCH.yaml", help="Ultralytics model YAML of the candidate")
     p.add_argument("--data", required=True, help="detection data YAML, or a dataset name such as coco8 or coco_mini")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default 1)")
-    p.add_argument("--imgsz", type=int, default=None, help="train/val/latency image size (default 320)")
-    p.add_argument("--batch", type=int, default=16, help="training batch size (default 16)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="training epochs, >= 1 (default 1)")
+    p.add_argument(
+        "--imgsz",
+        type=image_size,
+        default=None,
+        help="train/val/latency image size, a multiple of 32 (default 320; a design YAML with 'imgsz:' is evaluated "
+        "at that size and refuses another)",
+    )
+    p.add_argument("--batch", type=positive_int, default=None, help="training batch size, >= 1 (default 16)")
     p.add_argument(
         "--subset",
-        type=parse_subset,
+        type=training_subset,
         default=None,
-        help="seeded random training subset: a count (64) or a fraction (0.25); default all images",
+        help="seeded random training subset: a count >= 1 (64) or a fraction in (0, 1] (0.25); default all images",
     )
     p.add_argument("--seed", type=int, default=0, help="subset and training seed (default 0)")
     p.add_argument(
         "--time-limit",
-        type=float,
+        type=positive_float,
         default=None,
         metavar="S",
-        help="stop training gracefully after S seconds (weights so far are validated)",
+        help="stop training gracefully after S seconds, > 0 (weights so far are validated)",
     )
     p.add_argument(
         "--timeout",
-        type=float,
+        type=positive_float,
         default=None,
         metavar="S",
-        help="hard wall-clock limit of the whole evaluation; the child process is killed after it",
+        help="hard wall-clock limit of the whole evaluation, > 0; the child process is killed after it",
     )
-    p.add_argument("--device", default="cpu", help="device for training and validation (default cpu)")
+    p.add_argument(
+        "--device", type=device, default="cpu", help="device for training and validation: cpu, 0 ... (default cpu)"
+    )
     p.add_argument(
         "--latency-backend",
         choices=("torch", "onnx", "none"),
         default="torch",
         help="latency backend: torch eager, ONNX Runtime CPU, or none (default torch)",
     )
-    p.add_argument("--threads", type=int, default=DEFAULT_THREADS, help=f"latency threads (default {DEFAULT_THREADS})")
-    p.add_argument("--runs", type=int, default=DEFAULT_RUNS, help=f"timed latency runs (default {DEFAULT_RUNS})")
+    p.add_argument(
+        "--threads", type=positive_int, default=None, help=f"latency threads, >= 1 (default {DEFAULT_THREADS})"
+    )
+    p.add_argument(
+        "--runs", type=number_at_least(2), default=None, help=f"timed latency runs, >= 2 (default {DEFAULT_RUNS})"
+    )
     p.add_argument(
         "--latency-cache",
         type=Path,
@@ -129,20 +146,44 @@ def summary(evaluation: Evaluation, out: Path) -> str:
     return "\n".join(lines)
 
 
+def _refuse_ignored(args: argparse.Namespace, proxy) -> None:
+    """Options the chosen proxy or latency backend would silently ignore are usage errors (one line, exit 2)."""
+    checks = [
+        (not proxy.trains, ("--epochs", "--batch", "--time-limit"), f"proxy {proxy.name!r} does not train"),
+        (not proxy.inherits, ("--parent", "--parent-run"), f"proxy {proxy.name!r} does not inherit weights"),
+        (
+            args.latency_backend == "none",
+            ("--threads", "--runs", "--latency-cache"),
+            "--latency-backend none measures no latency",
+        ),
+    ]
+    for applies, flags, why in checks:
+        for flag in flags if applies else ():
+            if getattr(args, flag[2:].replace("-", "_")) is not None:
+                raise InputError(f"{flag} does not apply: {why}; drop {flag}")
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     """Handler of ``detnas evaluate``: 0 evaluated, 1 candidate failed, 2 bad input."""
-    from detnas.architecture import arch_sha256, check_arch_yaml
+    from detnas.architecture import arch_sha256, check_arch_yaml, load_arch_yaml
     from detnas.evaluate.candidate import evaluate_candidate
     from detnas.evaluate.data import load_data_yaml
     from detnas.proxies import get_proxy
 
     try:
         proxy = get_proxy(args.proxy)
+        _refuse_ignored(args, proxy)
         recipe = recipe_from_args(args, fine_tune=proxy.inherits, scratch={"epochs": 1, "imgsz": 320})
         data = resolve_data(args.data)
         spec = load_data_yaml(data)
         parents = resolve_parents(parents_from(args), nc=spec.nc)
         check_arch_yaml(args.arch, spec.nc)
+        searched = load_arch_yaml(args.arch).get("imgsz")
+        if args.imgsz is not None and searched is not None and args.imgsz != searched:
+            raise InputError(
+                f"--imgsz {args.imgsz} does not apply to {args.arch}: the design was searched at {searched} "
+                "('imgsz:' in the YAML) and is trained, scored and timed at that size; drop --imgsz"
+            )
         workdir = args.workdir or Path("runs") / "detnas-evaluate" / f"{args.arch.stem}-{arch_sha256(args.arch)[:10]}"
         if args.out is None:
             out = Path(workdir) / "evaluation.json"
@@ -158,8 +199,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
             device=args.device,
             latency_backend=None if args.latency_backend == "none" else args.latency_backend,
             timeout_s=args.timeout,
-            latency_threads=args.threads,
-            latency_runs=args.runs,
+            latency_threads=DEFAULT_THREADS if args.threads is None else args.threads,
+            latency_runs=DEFAULT_RUNS if args.runs is None else args.runs,
             latency_cache=args.latency_cache,
             proxy=args.proxy,
             parent_weights=parents,
