@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from detnas.cli.common import (
+    check_weights_dir,
+    device,
+    existing_folder,
+    image_size,
+    non_negative_int,
+    positive_int,
+)
 from detnas.deploy.train_export import DEFAULT_PROJECT, export, starting_weights, train
 
 
@@ -15,18 +23,25 @@ def add_train_parser(subparsers) -> None:
     )
     p.add_argument("arch", metavar="ARCH", help="model YAML, .pt checkpoint, or name")
     p.add_argument("--data", required=True, help="Ultralytics data YAML")
-    p.add_argument("--epochs", type=int, required=True, help="training epochs")
+    p.add_argument("--epochs", type=positive_int, required=True, help="training epochs, >= 1")
     p.add_argument(
-        "--imgsz", type=int, default=None, help="image size (default: a detnas design's searched size, else 640)"
+        "--imgsz",
+        type=image_size,
+        default=None,
+        help="image size, a multiple of 32 (default: a detnas design's searched size, else 640)",
     )
-    p.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
-    p.add_argument("--device", default="cpu", help="cpu, 0, 0,1 ... (default cpu)")
+    p.add_argument("--batch", type=positive_int, default=16, help="batch size, >= 1 (default 16)")
+    p.add_argument("--device", type=device, default="cpu", help="cpu, 0, 0,1, cuda:0 ... (default cpu)")
     p.add_argument("--project", default=DEFAULT_PROJECT, help=f"runs folder (default {DEFAULT_PROJECT})")
     p.add_argument("--name", default="train", help="run name inside --project (default train; incremented if taken)")
     p.add_argument("--exist-ok", action="store_true", help="reuse PROJECT/NAME instead of incrementing the name")
-    p.add_argument("--workers", type=int, default=None, help="dataloader workers (default: Ultralytics')")
+    p.add_argument(
+        "--workers", type=non_negative_int, default=None, help="dataloader workers, >= 0 (default: Ultralytics')"
+    )
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    p.add_argument("--weights-dir", metavar="DIR", help="folder of named weights")
+    p.add_argument(
+        "--weights-dir", type=existing_folder, metavar="DIR", help="folder of named weights, for an ARCH given by name"
+    )
     p.add_argument(
         "--scratch",
         action="store_true",
@@ -36,6 +51,7 @@ def add_train_parser(subparsers) -> None:
 
 
 def _train_command(args) -> int:
+    check_weights_dir(args.weights_dir, [args.arch])
     arch = args.arch
     weights = starting_weights(arch, scratch=args.scratch)
     if weights is not None:
@@ -71,14 +87,20 @@ def add_export_parser(subparsers) -> None:
     p.add_argument("model", metavar="MODEL", help="weights path or model name")
     p.add_argument("--format", default="onnx", help="Ultralytics export format (default onnx)")
     p.add_argument(
-        "--imgsz", type=int, default=None, help="export size (default: a detnas design's searched size, else 640)"
+        "--imgsz",
+        type=image_size,
+        default=None,
+        help="export size, a multiple of 32 (default: a detnas design's searched size, else 640)",
     )
-    p.add_argument("--device", default="cpu", help="export device (default cpu)")
-    p.add_argument("--weights-dir", metavar="DIR", help="folder of named weights")
+    p.add_argument("--device", type=device, default="cpu", help="export device: cpu, 0, cuda:0 ... (default cpu)")
+    p.add_argument(
+        "--weights-dir", type=existing_folder, metavar="DIR", help="folder of named weights, for a MODEL given by name"
+    )
     p.set_defaults(func=_export_command)
 
 
 def _export_command(args) -> int:
+    check_weights_dir(args.weights_dir, [args.model])
     path = export(args.model, format=args.format, imgsz=args.imgsz, device=args.device, weights_dir=args.weights_dir)
     print(f"exported: {path}")
     return 0

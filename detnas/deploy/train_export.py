@@ -47,8 +47,10 @@ def train(
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if (imgsz is not None and imgsz < 32) or batch < 1:
-        raise ValueError(f"need imgsz >= 32 and batch >= 1, got {imgsz} and {batch}")
+    if (imgsz is not None and (imgsz < 32 or imgsz % 32)) or batch < 1:
+        raise ValueError(f"need imgsz a positive multiple of 32 and batch >= 1, got {imgsz} and {batch}")
+    if workers is not None and workers < 0:
+        raise ValueError(f"workers must be >= 0, got {workers}")
     data = Path(data).expanduser()
     if not data.is_file():
         raise FileNotFoundError(f"data YAML {data} does not exist: pass an Ultralytics data YAML (--data)")
@@ -107,8 +109,8 @@ def export(
     **overrides: Any,
 ) -> Path:
     """Export through Ultralytics (written beside the weights, as Ultralytics does); returns the exported path."""
-    if imgsz is not None and imgsz < 32:
-        raise ValueError(f"imgsz must be >= 32, got {imgsz}")
+    if imgsz is not None and (imgsz < 32 or imgsz % 32):
+        raise ValueError(f"imgsz must be a positive multiple of 32, got {imgsz}")
     loaded = load_model(model, weights_dir=weights_dir)
     imgsz = imgsz or loaded.design_imgsz or 640
     if loaded.kind == "tflite":
@@ -133,5 +135,3 @@ def starting_weights(arch: str | Path, *, scratch: bool = False) -> Path | None:
         return None
     weights = path.with_suffix(".pt")
     return weights if weights.is_file() else None
-
-
