@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from detnas.cli.common import check_weights_dir, device, existing_folder, image_size, unit_interval
 from detnas.deploy.predict import predict
 
 
@@ -16,24 +17,28 @@ def add_parser(subparsers) -> None:
     p.add_argument("model", metavar="MODEL", help="weights path or model name")
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="image files or folders")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--conf", type=float, default=0.25, help="confidence threshold (default 0.25)")
-    p.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
+    p.add_argument("--conf", type=unit_interval, default=0.25, help="confidence threshold, 0 to 1 (default 0.25)")
+    p.add_argument("--iou", type=unit_interval, default=0.7, help="NMS IoU threshold, 0 to 1 (default 0.7)")
     p.add_argument(
         "--imgsz",
-        type=int,
+        type=image_size,
         default=None,
-        help="inference size (default: a detnas design's searched size, else 640; fixed-size exports: theirs)",
+        help="inference size, a multiple of 32 (default: a detnas design's searched size, else 640; fixed-size "
+        "exports (TFLite) run at theirs and refuse another)",
     )
-    p.add_argument("--device", default="cpu", help="cpu, 0, ... (default cpu)")
+    p.add_argument("--device", type=device, default="cpu", help="cpu, 0, cuda:0 ... (default cpu)")
     p.add_argument(
         "--weights-dir",
+        type=existing_folder,
         metavar="DIR",
-        help="folder of named weights (default $DETNAS_WEIGHTS, then Ultralytics' weights_dir)",
+        help="folder of named weights, for a MODEL given by name (default $DETNAS_WEIGHTS, then Ultralytics' "
+        "weights_dir)",
     )
     p.set_defaults(func=_predict_command)
 
 
 def _predict_command(args) -> int:
+    check_weights_dir(args.weights_dir, [args.model])
     result = predict(
         args.model,
         args.sources,

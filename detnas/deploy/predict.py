@@ -73,14 +73,25 @@ def predict(
 ) -> PredictResult:
     """Run a model over the images and write annotated copies plus detections.json / detections.csv into ``out``.
 
-    Exports with a fixed input size (TFLite) run at their own size whatever ``imgsz`` says.
+    Exports with a fixed input size (TFLite) run at their own size; another ``imgsz`` is refused.
     """
     if not 0.0 <= conf <= 1.0:
         raise ValueError(f"conf must lie in [0, 1], got {conf}")
+    if not 0.0 <= iou <= 1.0:
+        raise ValueError(f"iou must lie in [0, 1], got {iou}")
+    if imgsz is not None and (imgsz < 32 or imgsz % 32):
+        raise ValueError(f"imgsz must be a positive multiple of 32, got {imgsz}")
     images = collect_images(sources)
-    loaded = load_model(model, weights_dir=weights_dir)
-    size = loaded.fixed_imgsz or imgsz or loaded.design_imgsz or 640
     out = Path(out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file: give a folder for the annotated images and detections")
+    loaded = load_model(model, weights_dir=weights_dir)
+    if loaded.fixed_imgsz and imgsz and imgsz != loaded.fixed_imgsz:
+        raise ValueError(
+            f"imgsz {imgsz} does not apply to {model}: the export runs at its fixed size {loaded.fixed_imgsz} "
+            "(drop --imgsz)"
+        )
+    size = loaded.fixed_imgsz or imgsz or loaded.design_imgsz or 640
     (out / "images").mkdir(parents=True, exist_ok=True)
     detections: list[Detection] = []
     annotated: list[Path] = []
@@ -129,5 +140,3 @@ def _unique_name(image: Path, used: set[str]) -> str:
         n += 1
     used.add(name)
     return name
-
-
