@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from detnas.cli.common import check_weights_dir, device, existing_folder, image_size, unit_interval
 from detnas.deploy.predict import predict
 
@@ -12,7 +14,11 @@ def add_parser(subparsers) -> None:
         "predict",
         help="detect objects in images with any model; annotated images plus detections JSON/CSV",
         description="Run MODEL (a found design's .pt, a YOLO .pt/.tflite, a YOLO-NAS .pt, or a name such as yolo11n) "
-        "on images and folders; write annotated images and detections.json / detections.csv into --out.",
+        "on images and folders; write annotated images and detections.json / detections.csv into --out. Every image "
+        "is decoded in full first: one that cannot be read (truncated, corrupt, not an image) is named in an 'error:' "
+        "line and skipped, and the others are still predicted. Exit status: 0 every image predicted; 1 some images "
+        "could not be read (listed under 'failed' in detections.json); 2 bad input (no readable image, a bad model "
+        "or option; nothing written).",
     )
     p.add_argument("model", metavar="MODEL", help="weights path or model name")
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="image files or folders")
@@ -49,8 +55,14 @@ def _predict_command(args) -> int:
         device=args.device,
         weights_dir=args.weights_dir,
     )
+    unread = f", {len(result.failed)} could not be read" if result.failed else ""
     print(
-        f"{len(result.detections)} detections in {len(result.annotated)} images (imgsz {result.imgsz}): "
+        f"{len(result.detections)} detections in {len(result.annotated)} images{unread} (imgsz {result.imgsz}): "
         f"{result.json_path}, {result.csv_path}, annotated images in {result.json_path.parent / 'images'}"
     )
-    return 0
+    for failed in result.failed:  # after the summary, so that the errors end the output
+        print(
+            f"error: {failed.image}: {failed.reason}; replace or remove it (the other images were predicted)",
+            file=sys.stderr,
+        )
+    return 1 if result.failed else 0
