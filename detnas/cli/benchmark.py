@@ -17,9 +17,9 @@ from detnas.cli.common import (
     check_weights_dir,
     device,
     existing_folder,
-    image_size,
     non_negative_int,
     number_at_least,
+    parse_imgsz,
     parse_sizes,
     positive_int,
 )
@@ -45,7 +45,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument(
         "--imgsz",
-        type=image_size,
+        type=parse_imgsz,
         default=None,
         help="image size, a multiple of 32 (default: the run's recipe, else 640)",
     )

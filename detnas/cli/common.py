@@ -62,21 +62,6 @@ def number_in_range(low: float, high: float, *, kind: type = float):
 
 unit_interval = number_in_range(0, 1)  # thresholds: --conf, --iou
 
-IMGSZ_STRIDE = 32  # the largest stride of every detector here: each layer's feature map must divide evenly
-
-
-def image_size(text: str) -> int:
-    """``--imgsz``: a positive multiple of 32, the sizes every model here is built, timed and costed at."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer: give an image size such as 320 or 640") from None
-    if value < IMGSZ_STRIDE or value % IMGSZ_STRIDE:
-        raise argparse.ArgumentTypeError(
-            f"{text} is not allowed: give a positive multiple of {IMGSZ_STRIDE} (e.g. 320 or 640)"
-        )
-    return value
-
 
 def device(text: str) -> str:
     """``--device``: cpu, mps, a CUDA index or list (0, 0,1, cuda:0) that exists here; npu/xpu/... go to Ultralytics.

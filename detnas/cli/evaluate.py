@@ -9,9 +9,9 @@ from pathlib import Path
 from detnas.cli.common import (
     add_proxy_arguments,
     device,
-    image_size,
     number_at_least,
     parents_from,
+    parse_imgsz,
     positive_float,
     positive_int,
     recipe_from_args,
@@ -38,7 +38,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--epochs", type=positive_int, default=None, help="training epochs, >= 1 (default 1)")
     p.add_argument(
         "--imgsz",
-        type=image_size,
+        type=parse_imgsz,
         default=None,
         help="train/val/latency image size, a multiple of 32 (default 320; a design YAML with 'imgsz:' is evaluated "
         "at that size and refuses another)",

@@ -66,7 +66,7 @@ def _latency_predict(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from detnas.cli.common import image_size, non_negative_int, number_at_least, positive_int
+    from detnas.cli.common import non_negative_int, number_at_least, parse_imgsz, positive_int
 
     latency = subparsers.add_parser("latency", help="per-device latency lookup tables and predictions from them")
     cmds = latency.add_subparsers(dest="latency_command", required=True, metavar="{build-table,predict}")
@@ -89,7 +89,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "the time other processes took on a shared machine (default auto: cpu with --threads 1, else wall)",
     )
     b.add_argument(
-        "--imgsz", type=image_size, nargs="+", default=[320], help="input sizes, multiples of 32 (default 320)"
+        "--imgsz", type=parse_imgsz, nargs="+", default=[320], help="input sizes, multiples of 32 (default 320)"
     )
     b.add_argument(
         "--samples", type=non_negative_int, default=40, help="sampled genomes whose layers to time, >= 0 (default 40)"
@@ -121,5 +121,5 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = cmds.add_parser("predict", help="predicted latency of designs or detnas YAMLs from a table")
     p.add_argument("models", nargs="+", metavar="MODEL", help="named design (yolo11n ...) or detnas YAML")
     p.add_argument("--latency-table", required=True, metavar="TABLE.json", help="table of 'latency build-table'")
-    p.add_argument("--imgsz", type=image_size, default=320, help="input size, a multiple of 32 (default 320)")
+    p.add_argument("--imgsz", type=parse_imgsz, default=320, help="input size, a multiple of 32 (default 320)")
     p.set_defaults(func=_latency_predict)

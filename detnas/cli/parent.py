@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from detnas.cli.common import device, image_size, positive_int
+from detnas.cli.common import device, parse_imgsz, positive_int
 from detnas.search.config import SCRATCH_DATA
 
 
@@ -39,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help=f"data YAML or dataset name (default {SCRATCH_DATA})")
     p.add_argument("--epochs", type=positive_int, default=6, help="training epochs, >= 1 (default 6)")
     p.add_argument(
-        "--imgsz", type=image_size, default=128, help="image size, a multiple of 32; use the search's (default 128)"
+        "--imgsz", type=parse_imgsz, default=128, help="image size, a multiple of 32; use the search's (default 128)"
     )
     p.add_argument("--batch", type=positive_int, default=16, help="batch size, >= 1 (default 16)")
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from detnas.cli.common import check_weights_dir, device, existing_folder, image_size, unit_interval
+from detnas.cli.common import check_weights_dir, device, existing_folder, parse_imgsz, unit_interval
 from detnas.deploy.predict import predict
 
 
@@ -27,7 +27,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--iou", type=unit_interval, default=0.7, help="NMS IoU threshold, 0 to 1 (default 0.7)")
     p.add_argument(
         "--imgsz",
-        type=image_size,
+        type=parse_imgsz,
         default=None,
         help="inference size, a multiple of 32 (default: a detnas design's searched size, else 640; fixed-size "
         "exports (TFLite) run at theirs and refuse another)",

@@ -77,7 +77,7 @@ def _space_show(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from detnas.cli.common import image_size, positive_int
+    from detnas.cli.common import parse_imgsz, positive_int
     from detnas.designs import NAMED_DESIGNS
 
     space = subparsers.add_parser("space", help="inspect the search space, sample it, write named designs")
@@ -92,7 +92,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sample.add_argument("--out", required=True, help="output folder")
     sample.add_argument(
-        "--imgsz", type=image_size, default=640, help="image size for GFLOPs, a multiple of 32 (default 640)"
+        "--imgsz", type=parse_imgsz, default=640, help="image size for GFLOPs, a multiple of 32 (default 640)"
     )
     sample.add_argument("--nc", type=positive_int, default=80, help="class count of the Detect head (default 80)")
     sample.set_defaults(func=_space_sample)
@@ -102,7 +102,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--out", help="YAML file to write (default: print it)")
     show.add_argument(
         "--imgsz",
-        type=image_size,
+        type=parse_imgsz,
         default=None,
         help="image size for the GFLOPs printed with --out, a multiple of 32 (default 640)",
     )

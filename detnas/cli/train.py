@@ -6,8 +6,8 @@ from detnas.cli.common import (
     check_weights_dir,
     device,
     existing_folder,
-    image_size,
     non_negative_int,
+    parse_imgsz,
     positive_int,
 )
 from detnas.deploy.train_export import DEFAULT_PROJECT, export, starting_weights, train
@@ -26,7 +26,7 @@ def add_train_parser(subparsers) -> None:
     p.add_argument("--epochs", type=positive_int, required=True, help="training epochs, >= 1")
     p.add_argument(
         "--imgsz",
-        type=image_size,
+        type=parse_imgsz,
         default=None,
         help="image size, a multiple of 32 (default: a detnas design's searched size, else 640)",
     )
@@ -88,7 +88,7 @@ def add_export_parser(subparsers) -> None:
     p.add_argument("--format", default="onnx", help="Ultralytics export format (default onnx)")
     p.add_argument(
         "--imgsz",
-        type=image_size,
+        type=parse_imgsz,
         default=None,
         help="export size, a multiple of 32 (default: a detnas design's searched size, else 640)",
     )
