@@ -163,6 +163,7 @@ IGNORED: list[tuple[list[str], str]] = [
     (["evaluate", "OUT/a.yaml", "--data", "coco8", "--proxy", "synflow", "--batch", "8"], "--batch"),
     (["evaluate", "OUT/a.yaml", "--data", "coco8", "--proxy", "pretrained-zero", "--time-limit", "9"], "--time-limit"),
     (["evaluate", "OUT/a.yaml", "--data", "coco8", "--proxy", "map", "--parent", "OUT/p.pt"], "--parent"),
+    (["evaluate", "OUT/a.yaml", "--data", "coco8", "--proxy", "tse", "--parent-run", "OUT/parent"], "--parent-run"),
     (["evaluate", "OUT/a.yaml", "--data", "coco8", "--latency-backend", "none", "--runs", "5"], "--runs"),
     (["evaluate", "OUT/a.yaml", "--data", "coco8", "--latency-backend", "none", "--threads", "2"], "--threads"),
 ]
