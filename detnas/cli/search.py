@@ -19,12 +19,15 @@ from detnas.cli.common import (
     parents_from,
     parse_imgsz,
     parse_sizes,
-    parse_subset,
     positive_float,
     positive_int,
     recipe_from_args,
     resolve_data,
     resolve_parents,
+    training_subset,
+)
+from detnas.cli.common import (
+    device as device_arg,
 )
 from detnas.evaluate.recipe import FINE_TUNE_DEFAULTS, SCRATCH_SEARCH_DEFAULTS, Recipe
 from detnas.search.config import PRETRAINED_DATA, SCRATCH_DATA, SEARCH_SIZES, SearchConfig
@@ -254,7 +257,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=positive_int, help=f"training batch (default {RECIPE['batch']})")
     p.add_argument(
         "--subset",
-        type=parse_subset,
+        type=training_subset,
         help=f"seeded training subset: N images or a fraction (default {fine['subset']} fine-tuning inherited "
         "weights, else all)",
     )
@@ -269,7 +272,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=positive_int,
         help=f"stop after this many failures in a row (default {SEARCH['max_failures']})",
     )
-    p.add_argument("--device", help=f"training device: cpu, 0, 0,1 ... (default {SEARCH['device']})")
+    p.add_argument("--device", type=device_arg, help=f"training device: cpu, 0, 0,1 ... (default {SEARCH['device']})")
     p.add_argument(
         "--latency-backend",
         choices=["torch", "onnx"],
