@@ -145,6 +145,12 @@ def _frontier_command(args, run: Path) -> int:
     )
     out = Path(args.out)
     heldout = resolve_data(args.data) if args.data else None
+    print(
+        f"benchmark: {run} is a pretrained-anchored search, so it is measured by the frontier protocol: found "
+        f"designs against the checkpoints at {', '.join(map(str, protocol.sizes))} px on held-out images, ONNX "
+        "Runtime latency interleaved (writes frontier.json/.csv/.png)",
+        file=sys.stderr,
+    )
     result = run_frontier(
         run,
         out,
