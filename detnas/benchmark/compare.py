@@ -309,14 +309,14 @@ def time_nas(loaded: LoadedModel, imgsz: int, settings: LatencySettings) -> Late
     import torch
 
     from detnas.evaluate.environment import package_versions
-    from detnas.evaluate.latency import _time_runs
+    from detnas.evaluate.latency import time_runs
 
     torch.set_num_threads(settings.threads)
     module, fused = nas_deploy_module(loaded, imgsz)
     module = module.to(settings.device)
     x = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0)).to(settings.device)
     with torch.inference_mode():
-        times = _time_runs(lambda: module(x), settings.warmup, settings.runs)
+        times = time_runs(lambda: module(x), settings.warmup, settings.runs)
     versions = package_versions(("torch", "ultralytics", "super-gradients"))
     return _record(times, settings, backend="torch", imgsz=imgsz, fused=fused, versions=versions)
 
@@ -327,7 +327,7 @@ def time_tflite(path: Path, settings: LatencySettings) -> LatencyRecord:
     from ai_edge_litert.interpreter import Interpreter
 
     from detnas.evaluate.environment import package_versions
-    from detnas.evaluate.latency import _time_runs
+    from detnas.evaluate.latency import time_runs
 
     interpreter = Interpreter(str(path), num_threads=settings.threads)
     interpreter.allocate_tensors()
@@ -344,7 +344,7 @@ def time_tflite(path: Path, settings: LatencySettings) -> LatencyRecord:
         interpreter.set_tensor(detail["index"], x)
         interpreter.invoke()
 
-    times = _time_runs(step, settings.warmup, settings.runs)
+    times = time_runs(step, settings.warmup, settings.runs)
     imgsz = int(max(shape[1:3] if shape[-1] == 3 else shape[2:4]))
     return _record(
         times, settings, backend="tflite", imgsz=imgsz, fused=True, versions=package_versions(("ai-edge-litert",))
@@ -617,7 +617,7 @@ def plot(rows: list[BenchmarkRow], settings: dict[str, Any], path: Path) -> Path
 
 def write_outputs(rows: list[BenchmarkRow], settings: dict[str, Any], out: Path) -> dict[str, Path]:
     from detnas.evaluate.environment import environment_info
-    from detnas.evaluate.record import _finite
+    from detnas.evaluate.record import non_finite_to_none
 
     paths = {name: out / f"benchmark.{name}" for name in ("md", "csv", "json", "png")}
     with open(paths["csv"], "w", newline="") as handle:
@@ -625,11 +625,7 @@ def write_outputs(rows: list[BenchmarkRow], settings: dict[str, Any], out: Path)
         writer.writeheader()
         writer.writerows(r.csv_row() for r in rows)
     payload = {"settings": settings, "environment": environment_info(), "rows": [asdict(r) for r in rows]}
-    paths["json"].write_text(json.dumps(_finite(payload), indent=2, default=str) + "\n")
+    paths["json"].write_text(json.dumps(non_finite_to_none(payload), indent=2, default=str) + "\n")
     plot(rows, settings, paths["png"])
     paths["md"].write_text(markdown_table(rows, settings))
     return paths
-
-
-
-

@@ -81,6 +81,7 @@ def _inherit(state: _Run, request: dict[str, Any], recipe, spec: dict[str, Any],
         parents = [load_parent(p) for p in paths]
         genome = genome_from_yaml(request["arch_yaml"])
         data_yaml = Path(request["data_yaml"])
+
         def images():
             return real_batches(data_yaml, imgsz=REC_IMGSZ, batch=REC_IMAGES, count=1, seed=recipe.seed)[0]["img"]
 
@@ -133,7 +134,7 @@ def _inherit_and_validate(state: _Run, request: dict[str, Any], recipe, proxy, s
 
 def _train_and_validate(state: _Run, request: dict[str, Any], recipe, proxy, spec, names, device: str):
     """The training proxies: (inherit ->) train -> validate (-> validation loss) -> score; returns the run."""
-    from .training import first_non_finite, train
+    from .training import first_non_finite, proxy_train
 
     result = state.result
     workdir = Path(request["workdir"])
@@ -141,7 +142,7 @@ def _train_and_validate(state: _Run, request: dict[str, Any], recipe, proxy, spe
     init_weights = _inherit(state, request, recipe, spec, names) if proxy.inherits else None
 
     with state.phase("train"):
-        trained = train(arch_yaml, data_yaml, recipe, project=workdir, device=device, init_weights=init_weights)
+        trained = proxy_train(arch_yaml, data_yaml, recipe, project=workdir, device=device, init_weights=init_weights)
         result.update(
             run_dir=str(trained.run_dir),
             weights_last=str(trained.last) if trained.last else None,
