@@ -23,6 +23,7 @@ from typing import Any
 import detnas
 from detnas.architecture import arch_sha256, load_arch_yaml
 from detnas.errors import InputError
+from detnas.genome import check_design_imgsz
 
 from .data import prepare_data
 from .environment import environment_info
@@ -43,12 +44,15 @@ KILL_GRACE_S = 5.0
 
 
 def _at_design_size(recipe: Recipe, arch: dict[str, Any], path: Path) -> Recipe:
-    """A design searched at its own input size (``imgsz:`` in its YAML) is trained, scored and timed at that size."""
+    """A design searched at its own input size (``imgsz:`` in its YAML) is trained, scored and timed at that size,
+    which must be one the search space allows (``detnas.genome.check_design_imgsz``, as for the ``imgsz`` gene)."""
     size = arch.get("imgsz")
     if size is None:
         return recipe
-    if type(size) is not int or not 32 <= size <= 4096 or size % 32:
-        raise InputError(f"architecture YAML {path}: imgsz {size!r} must be a multiple of 32 (e.g. 320 or 640)")
+    try:
+        check_design_imgsz(size)
+    except ValueError as exc:
+        raise InputError(f"architecture YAML {path}: {exc}") from None
     return replace(recipe, imgsz=size)
 
 
