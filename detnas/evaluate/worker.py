@@ -17,6 +17,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from detnas.proxies import Measurements, Proxy
+
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
@@ -116,19 +118,27 @@ def _validate(state: _Run, request: dict[str, Any], recipe, weights: Path, names
         return metrics
 
 
+def _inherited(state: _Run) -> dict[str, Any]:
+    """The inheritance figures a score records (none when the candidate inherited nothing)."""
+    inheritance = state.result.get("inheritance")
+    if inheritance is None:
+        return {}
+    return {"inherited_fraction": inheritance["fraction"], "parent": inheritance["parent"]}
+
+
+def _score(state: _Run, proxy: Proxy, measurements: Measurements) -> None:
+    """The proxy reads its score off the measurements (``detnas.proxies``)."""
+    scored = proxy.score(measurements)
+    state.result["proxy"] = {"proxy": proxy.name, "score": scored.value, "details": scored.details}
+
+
 def _inherit_and_validate(state: _Run, request: dict[str, Any], recipe, proxy, spec, names, device: str) -> Path:
-    """The zero-fine-tune score: inherit, re-estimate BatchNorm, validate; the inherited weights are the result."""
+    """The zero-fine-tune score: inherit, validate; the inherited weights are the result."""
     weights = _inherit(state, request, recipe, spec, names)
     metrics = _validate(state, request, recipe, weights, names, device)
     state.result.update(weights_last=str(weights), weights_best=None, epochs=[])
     with state.phase("score"):
-        inheritance = state.result["inheritance"]
-        details = {
-            "map50_95": metrics.map50_95,
-            "inherited_fraction": inheritance["fraction"],
-            "parent": inheritance["parent"],
-        }
-        state.result["proxy"] = {"proxy": proxy.name, "score": metrics.map50_95, "details": details}
+        _score(state, proxy, Measurements(map50_95=metrics.map50_95, **_inherited(state)))
     return weights
 
 
@@ -162,27 +172,18 @@ def _train_and_validate(state: _Run, request: dict[str, Any], recipe, proxy, spe
         metrics = _validate(state, request, recipe, trained.last, names, device)
 
     with state.phase("score"):
-        from detnas.proxies import training_speed_estimate
-
-        totals = [sum(e.values()) for e in trained.epochs]
-        details: dict[str, Any] = {"tse": training_speed_estimate(totals)}
-        if metrics is not None:
-            details["map50_95"] = metrics.map50_95
+        loss = None
         if proxy.needs_val_loss:
-            from .val_loss import validation_loss
+            from detnas.proxies.val_loss import validation_loss
 
             loss = validation_loss(trained.last, data_yaml, imgsz=recipe.imgsz, device=device)
-            details.update(val_loss=loss.total, val_box=loss.box, val_cls=loss.cls, val_dfl=loss.dfl)
-        if "inheritance" in result:
-            details["inherited_fraction"] = result["inheritance"]["fraction"]
-            details["parent"] = result["inheritance"]["parent"]
-        if proxy.needs_map:
-            score = details["map50_95"]
-        elif proxy.name == "tse":
-            score = details["tse"]
-        else:
-            score = -details["val_loss"]
-        result["proxy"] = {"proxy": proxy.name, "score": score, "details": details}
+        measurements = Measurements(
+            epoch_losses=tuple(sum(e.values()) for e in trained.epochs),
+            map50_95=None if metrics is None else metrics.map50_95,
+            val_loss=loss,
+            **_inherited(state),
+        )
+        _score(state, proxy, measurements)
     return trained
 
 
@@ -224,8 +225,8 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
                     data_yaml, imgsz=recipe.imgsz, batch=FREE_BATCH, count=FREE_BATCHES, seed=recipe.seed
                 )
                 score = training_free_score(proxy.name, arch_yaml, len(names), batches, seed=recipe.seed)
-                details = {"batches": len(batches), "batch": FREE_BATCH}
-                result["proxy"] = {"proxy": proxy.name, "score": score, "details": details}
+                measurements = Measurements(training_free=score, free_batches=len(batches), free_batch=FREE_BATCH)
+                _score(state, proxy, measurements)
         else:
             trained = _train_and_validate(state, request, recipe, proxy, spec, names, device)
             latency_source = trained.last
