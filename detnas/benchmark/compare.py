@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from detnas.evaluate import LatencyCache, LatencyRecord, Recipe, arch_sha256, cache_key, measure_latency
 from detnas.evaluate.data import DataSpec, find_coco_annotations, load_data_yaml
-from detnas.evaluate.latency import DEFAULT_RUNS, DEFAULT_THREADS, DEFAULT_WARMUP
+from detnas.evaluate.latency import DEFAULT_RUNS, DEFAULT_THREADS, DEFAULT_WARMUP, LatencySettings
 from detnas.models import LoadedModel, ResolvedModel, load_model, resolve_model
 
 RowKind = Literal["found", "baseline", "reference"]
@@ -265,15 +265,6 @@ def validate_model(loaded: LoadedModel, spec: DataSpec, *, imgsz: int, batch: in
     if loaded.kind != "nas":
         return run_validation(loaded.resolved.path, spec.yaml_path, **common)
     return run_validation(loaded.model.model, spec.yaml_path, nas=True, **common)
-
-
-@dataclass(frozen=True)
-class LatencySettings:
-    backend: str = "torch"
-    threads: int = DEFAULT_THREADS
-    warmup: int = DEFAULT_WARMUP
-    runs: int = DEFAULT_RUNS
-    device: str = "cpu"
 
 
 def _record(times: list[float], settings: LatencySettings, *, backend: str, imgsz: int, fused: bool, versions):

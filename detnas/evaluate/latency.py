@@ -14,7 +14,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,6 +28,17 @@ DEFAULT_THREADS = 1  # one thread is the most repeatable figure on shared machin
 DEFAULT_WARMUP = 10
 DEFAULT_RUNS = 50
 CACHE_ENV = "DETNAS_LATENCY_CACHE"
+
+
+@dataclass(frozen=True)
+class LatencySettings:
+    """How a latency figure is taken: backend, threads, untimed warm-up calls, timed runs, device."""
+
+    backend: str = "torch"
+    threads: int = DEFAULT_THREADS
+    warmup: int = DEFAULT_WARMUP
+    runs: int = DEFAULT_RUNS
+    device: str = "cpu"
 
 
 def default_cache_path() -> Path:
