@@ -197,7 +197,7 @@ def _same_start(config: dict) -> dict:
     proxy = config.get("proxy") or "map"
     parents = config.get("parents") or ([config["parent"]] if config.get("parent") else [])
     if get_proxy(proxy).inherits and parents:
-        return {"proxy": proxy, "parent_weights": parents}
+        return {"proxy": proxy, "parents": parents}
     return {}
 
 

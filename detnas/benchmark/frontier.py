@@ -210,7 +210,7 @@ def _score_row(plan: Plan, heldout: Path, protocol: FrontierProtocol, workdir: P
             recipe,
             workdir=workdir / "eval",
             proxy="pretrained-zero" if plan.variant == "inherited" else "pretrained",
-            parent_weights=plan.parents,
+            parents=plan.parents,
             latency_backend=None,
             measure_map=True,
             genome_id=plan.genome.id,

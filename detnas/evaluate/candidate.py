@@ -129,10 +129,11 @@ def _log_tail(path: Path, lines: int = 3) -> str:
 
 
 def _parent_paths(parents: str | Path | Sequence[str | Path] | None) -> tuple[Path, ...]:
+    """Resolved, each once (in the order given): the worker loads every parent it is handed."""
     if parents is None:
         return ()
     items = [parents] if isinstance(parents, str | Path) else list(parents)
-    return tuple(Path(p).expanduser().resolve() for p in items)
+    return tuple(dict.fromkeys(Path(p).expanduser().resolve() for p in items))
 
 
 def evaluate_candidate(
@@ -151,8 +152,9 @@ def evaluate_candidate(
     genome_id: str | None = None,
     check_data: bool = True,
     proxy: str = "map",
-    parent_weights: str | Path | Sequence[str | Path] | None = None,
+    parents: str | Path | Sequence[str | Path] | None = None,
     measure_map: bool | None = None,
+    parent_weights: str | Path | Sequence[str | Path] | None = None,
 ) -> Evaluation:
     """Train, validate and time one candidate architecture; never raises for faults of the candidate.
 
@@ -168,8 +170,9 @@ def evaluate_candidate(
         genome_id: optional id of the genome the YAML came from, stored in the record.
         check_data: scan image headers and label files of the chosen images up front.
         proxy: the score to compute (``detnas.proxies.PROXIES``); training-free proxies skip training.
-        parent_weights: checkpoint(s) or parent folder(s) the inheriting proxies start candidates from.
+        parents: checkpoint(s) or parent folder(s) the inheriting proxies start candidates from.
         measure_map: validate (mAP) after training even when the proxy does not read mAP (None: the proxy decides).
+        parent_weights: the old name of ``parents``, kept until every caller passes ``parents``.
 
     Raises:
         InputError: the architecture file is missing/unparseable, or the data is bad (not the candidate's fault).
@@ -180,7 +183,11 @@ def evaluate_candidate(
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     arch_yaml = Path(arch_yaml).expanduser().resolve()
     recipe = _at_design_size(recipe, load_arch_yaml(arch_yaml), arch_yaml)
-    parents = _parent_paths(parent_weights)
+    if parent_weights is not None:
+        if parents is not None:
+            raise TypeError("evaluate_candidate: pass parents= only (parent_weights= is its old name)")
+        parents = parent_weights
+    parents = _parent_paths(parents)
     if get_proxy(proxy).inherits:
         if not parents:
             raise InputError(

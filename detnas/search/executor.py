@@ -6,7 +6,7 @@ several candidates at once; ``LocalExecutor`` runs one at a time in this process
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -24,7 +24,14 @@ class Evaluator:
     timeout_s: float | None = None
     latency_cache: Path | None = None
     proxy: str = "map"
-    parent_weights: tuple[Path, ...] = ()  # checkpoints / parent folders the inheriting proxies start from
+    parents: tuple[Path, ...] = ()  # checkpoints / parent folders the inheriting proxies start from
+    parent_weights: InitVar[tuple[Path, ...] | None] = None  # the old name of ``parents``, until every caller moves
+
+    def __post_init__(self, parent_weights: tuple[Path, ...] | None) -> None:
+        if parent_weights is not None:
+            if self.parents:
+                raise TypeError("Evaluator: pass parents= only (parent_weights= is its old name)")
+            object.__setattr__(self, "parents", tuple(parent_weights))
 
     def evaluate(self, job: Job) -> Evaluation:
         return evaluate_candidate(
@@ -39,7 +46,7 @@ class Evaluator:
             genome_id=job.genome_id,
             check_data=False,  # the search checks the data once, before its first candidate
             proxy=self.proxy,
-            parent_weights=self.parent_weights,
+            parents=self.parents,
         )
 
 
