@@ -113,7 +113,7 @@ def _evaluate(arch: Path, data: Path, recipe, proxy: str, workdir: Path, parents
         workdir=workdir,
         latency_backend="torch" if latency else None,
         proxy=proxy,
-        parent_weights=parents,
+        parents=parents,
         latency_cache=workdir.parent / "latency_cache.json",
     )
     if evaluation.status != "ok":

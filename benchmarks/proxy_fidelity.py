@@ -250,7 +250,7 @@ def score_architecture(name: str, genome: ArchGenome, proxies: list[str], parent
         for proxy in shared:
             keep(proxy, score=values[proxy], seconds=costs[proxy])
     if "inherit" in proxies:
-        ev = evaluate("inherit", "inherit", parent_weights=parent)
+        ev = evaluate("inherit", "inherit", parents=parent)
         fraction = ev.proxy.details.get("inherited_fraction")
         keep("inherit", score=ev.proxy.score, seconds=ev.total_seconds, inherited_fraction=fraction)
     return out

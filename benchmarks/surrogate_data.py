@@ -90,7 +90,7 @@ def evaluate(kind: str, genome: ArchGenome, *, data: Path, out: Path, parents: l
         workdir=workdir / "eval",
         latency_backend="torch",
         proxy="pretrained-zero",
-        parent_weights=parents,
+        parents=parents,
         latency_cache=out / "latency_cache.json",
         genome_id=genome.id,
     )

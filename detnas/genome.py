@@ -15,6 +15,15 @@ GENOME_VERSION = 1  # bump when the meaning of a gene changes; part of the id
 IMGSZ_CHOICES: tuple[int, ...] = tuple(range(320, 641, 32))  # input sizes a design may be searched at
 
 
+def check_design_imgsz(imgsz: object) -> int:
+    """The one rule for a design's input size, wherever it is read: the ``imgsz`` gene of a genome and ``imgsz:`` in
+    a design's model YAML (which the evaluator trains, scores and times at). One of ``IMGSZ_CHOICES``: an int from 320
+    to 640 in steps of 32. Returns it; ValueError otherwise."""
+    if type(imgsz) is not int or imgsz not in IMGSZ_CHOICES:
+        raise ValueError(f"imgsz={imgsz!r} is not allowed: choose one of {list(IMGSZ_CHOICES)} (320 to 640, step 32)")
+    return imgsz
+
+
 @dataclass(frozen=True)
 class HeadGenome:
     """Detection head settings: ``Detect(nc)`` over every level the neck outputs."""
@@ -48,10 +57,11 @@ class ArchGenome:
     imgsz: int | None = None
 
     def __post_init__(self) -> None:
-        if self.imgsz is not None and (type(self.imgsz) is not int or self.imgsz not in IMGSZ_CHOICES):
-            raise ValueError(
-                f"gene imgsz={self.imgsz!r} is not allowed: choose one of {list(IMGSZ_CHOICES)} (320 to 640, step 32)"
-            )
+        if self.imgsz is not None:
+            try:
+                check_design_imgsz(self.imgsz)
+            except ValueError as exc:
+                raise ValueError(f"gene {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         data = {

@@ -174,7 +174,7 @@ def test_pretrained_zero_scores_real_map_and_predicts_the_bus(tmp_path: Path, co
         workdir=tmp_path / "eval",
         latency_backend=None,
         proxy="pretrained-zero",
-        parent_weights=[_checkpoint("yolo11n"), _checkpoint("yolov8n")],
+        parents=[_checkpoint("yolo11n"), _checkpoint("yolov8n")],
     )
     assert evaluation.status == "ok", evaluation.failure_reason
     assert evaluation.metrics.metric_source == "pycocotools" and evaluation.metrics.map50_95 > 0.25

@@ -184,7 +184,7 @@ def test_inherit_proxy_trains_from_the_parent(coco8: Path, tmp_path: Path) -> No
     frozen = Recipe(epochs=1, imgsz=64, batch=4, lr0=1e-12, warmup_epochs=0.0)
     weights = parent_dir / "train" / "weights" / "last.pt"
     ev = evaluate_candidate(
-        arch, coco8, frozen, workdir=tmp_path / "ev", latency_backend=None, proxy="inherit", parent_weights=weights
+        arch, coco8, frozen, workdir=tmp_path / "ev", latency_backend=None, proxy="inherit", parents=weights
     )
     assert ev.ok, ev.failure_reason
     assert ev.proxy is not None and ev.proxy.proxy == "inherit" and math.isfinite(ev.proxy.score)

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from detnas.evaluate import LatencyCache, LatencyRecord, Recipe, arch_sha256, cache_key, measure_latency
 from detnas.evaluate.data import DataSpec, find_coco_annotations, load_data_yaml
-from detnas.evaluate.latency import DEFAULT_RUNS, DEFAULT_THREADS, DEFAULT_WARMUP
+from detnas.evaluate.latency import DEFAULT_RUNS, DEFAULT_THREADS, DEFAULT_WARMUP, LatencySettings
 from detnas.models import LoadedModel, ResolvedModel, load_model, resolve_model
 
 RowKind = Literal["found", "baseline", "reference"]
@@ -196,7 +196,7 @@ def _same_start(config: dict) -> dict:
     proxy = config.get("proxy") or "map"
     parents = config.get("parents") or ([config["parent"]] if config.get("parent") else [])
     if get_proxy(proxy).inherits and parents:
-        return {"proxy": proxy, "parent_weights": parents}
+        return {"proxy": proxy, "parents": parents}
     return {}
 
 
@@ -266,15 +266,6 @@ def validate_model(loaded: LoadedModel, spec: DataSpec, *, imgsz: int, batch: in
     return run_validation(loaded.model.model, spec.yaml_path, nas=True, **common)
 
 
-@dataclass(frozen=True)
-class LatencySettings:
-    backend: str = "torch"
-    threads: int = DEFAULT_THREADS
-    warmup: int = DEFAULT_WARMUP
-    runs: int = DEFAULT_RUNS
-    device: str = "cpu"
-
-
 def _record(times: list[float], settings: LatencySettings, *, backend: str, imgsz: int, fused: bool, versions):
     from detnas.evaluate.environment import device_name
     from detnas.evaluate.latency import summarize
@@ -308,14 +299,14 @@ def time_nas(loaded: LoadedModel, imgsz: int, settings: LatencySettings) -> Late
     import torch
 
     from detnas.evaluate.environment import package_versions
-    from detnas.evaluate.latency import _time_runs
+    from detnas.evaluate.latency import time_runs
 
     torch.set_num_threads(settings.threads)
     module, fused = nas_deploy_module(loaded, imgsz)
     module = module.to(settings.device)
     x = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0)).to(settings.device)
     with torch.inference_mode():
-        times = _time_runs(lambda: module(x), settings.warmup, settings.runs)
+        times = time_runs(lambda: module(x), settings.warmup, settings.runs)
     versions = package_versions(("torch", "ultralytics", "super-gradients"))
     return _record(times, settings, backend="torch", imgsz=imgsz, fused=fused, versions=versions)
 
@@ -326,7 +317,7 @@ def time_tflite(path: Path, settings: LatencySettings) -> LatencyRecord:
     from ai_edge_litert.interpreter import Interpreter
 
     from detnas.evaluate.environment import package_versions
-    from detnas.evaluate.latency import _time_runs
+    from detnas.evaluate.latency import time_runs
 
     interpreter = Interpreter(str(path), num_threads=settings.threads)
     interpreter.allocate_tensors()
@@ -343,7 +334,7 @@ def time_tflite(path: Path, settings: LatencySettings) -> LatencyRecord:
         interpreter.set_tensor(detail["index"], x)
         interpreter.invoke()
 
-    times = _time_runs(step, settings.warmup, settings.runs)
+    times = time_runs(step, settings.warmup, settings.runs)
     imgsz = int(max(shape[1:3] if shape[-1] == 3 else shape[2:4]))
     return _record(
         times, settings, backend="tflite", imgsz=imgsz, fused=True, versions=package_versions(("ai-edge-litert",))

@@ -174,6 +174,7 @@ def _score_row(plan: Plan, heldout: Path, protocol: FrontierProtocol, workdir: P
     from detnas.evaluate.candidate import evaluate_candidate
     from detnas.evaluate.data import prepare_data
     from detnas.evaluate.metrics import run_validation
+    from detnas.evaluate.request import WorkerResult
 
     workdir.mkdir(parents=True, exist_ok=True)
     recipe = replace(protocol.recipe, imgsz=plan.imgsz)
@@ -208,7 +209,7 @@ def _score_row(plan: Plan, heldout: Path, protocol: FrontierProtocol, workdir: P
             recipe,
             workdir=workdir / "eval",
             proxy="pretrained-zero" if plan.variant == "inherited" else "pretrained",
-            parent_weights=plan.parents,
+            parents=plan.parents,
             latency_backend=None,
             measure_map=True,
             genome_id=plan.genome.id,
@@ -216,7 +217,7 @@ def _score_row(plan: Plan, heldout: Path, protocol: FrontierProtocol, workdir: P
         if evaluation.status != "ok" or evaluation.metrics is None:
             raise RuntimeError(f"{plan.name}: {evaluation.failure_reason}")
         metrics = evaluation.metrics
-        inheritance = json.loads((workdir / "eval" / "result.json").read_text()).get("inheritance", {})
+        inheritance = WorkerResult.from_json(workdir / "eval" / "result.json").inheritance or {}
         row.update(
             weights=evaluation.weights_last,
             inherited_fraction=inheritance.get("fraction"),

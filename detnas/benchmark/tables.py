@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from detnas.evaluate.record import _finite as finite
+from detnas.evaluate.record import non_finite_to_none
 
 
 def write_table(
@@ -28,7 +28,7 @@ def write_table(
     ``plot(path)`` draws as PNG and, when given, ``markdown``; returns the paths by suffix."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = {"json": stem.with_suffix(".json"), "csv": stem.with_suffix(".csv"), "png": stem.with_suffix(".png")}
-    paths["json"].write_text(json.dumps(finite(payload), indent=1, default=str) + "\n")
+    paths["json"].write_text(json.dumps(non_finite_to_none(payload), indent=1, default=str) + "\n")
     with paths["csv"].open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(fields), extrasaction="ignore")
         writer.writeheader()

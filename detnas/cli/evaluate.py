@@ -203,7 +203,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             latency_runs=DEFAULT_RUNS if args.runs is None else args.runs,
             latency_cache=args.latency_cache,
             proxy=args.proxy,
-            parent_weights=parents,
+            parents=parents,
         )
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -8,7 +8,6 @@ Evaluation with its reason while the search process carries on.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -23,6 +22,7 @@ from typing import Any
 import detnas
 from detnas.architecture import arch_sha256, load_arch_yaml
 from detnas.errors import InputError
+from detnas.genome import check_design_imgsz
 
 from .data import prepare_data
 from .environment import environment_info
@@ -32,23 +32,28 @@ from .latency import (
     DEFAULT_THREADS,
     DEFAULT_WARMUP,
     LatencyCache,
+    LatencySettings,
     cache_key,
     default_cache_path,
 )
 from .recipe import Recipe
-from .record import PHASES, Cost, EpochLosses, Evaluation, LatencyRecord, Metrics, ProxyScore
+from .record import PHASES, Evaluation, LatencyRecord
+from .request import EvaluationRequest, WorkerResult
 from .training import read_epoch_losses
 
 KILL_GRACE_S = 5.0
 
 
 def _at_design_size(recipe: Recipe, arch: dict[str, Any], path: Path) -> Recipe:
-    """A design searched at its own input size (``imgsz:`` in its YAML) is trained, scored and timed at that size."""
+    """A design searched at its own input size (``imgsz:`` in its YAML) is trained, scored and timed at that size,
+    which must be one the search space allows (``detnas.genome.check_design_imgsz``, as for the ``imgsz`` gene)."""
     size = arch.get("imgsz")
     if size is None:
         return recipe
-    if type(size) is not int or not 32 <= size <= 4096 or size % 32:
-        raise InputError(f"architecture YAML {path}: imgsz {size!r} must be a multiple of 32 (e.g. 320 or 640)")
+    try:
+        check_design_imgsz(size)
+    except ValueError as exc:
+        raise InputError(f"architecture YAML {path}: {exc}") from None
     return replace(recipe, imgsz=size)
 
 
@@ -115,13 +120,6 @@ def _run_worker(request_path: Path, log_path: Path, timeout_s: float | None, cwd
             raise
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def _log_tail(path: Path, lines: int = 3) -> str:
     try:
         text = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
@@ -130,11 +128,12 @@ def _log_tail(path: Path, lines: int = 3) -> str:
     return " | ".join(line.strip()[:200] for line in text[-lines:])
 
 
-def _parent_paths(parents: str | Path | Sequence[str | Path] | None) -> list[Path]:
+def _parent_paths(parents: str | Path | Sequence[str | Path] | None) -> tuple[Path, ...]:
+    """Resolved, each once (in the order given): the worker loads every parent it is handed."""
     if parents is None:
-        return []
+        return ()
     items = [parents] if isinstance(parents, str | Path) else list(parents)
-    return [Path(p).expanduser().resolve() for p in items]
+    return tuple(dict.fromkeys(Path(p).expanduser().resolve() for p in items))
 
 
 def evaluate_candidate(
@@ -153,7 +152,7 @@ def evaluate_candidate(
     genome_id: str | None = None,
     check_data: bool = True,
     proxy: str = "map",
-    parent_weights: str | Path | Sequence[str | Path] | None = None,
+    parents: str | Path | Sequence[str | Path] | None = None,
     measure_map: bool | None = None,
 ) -> Evaluation:
     """Train, validate and time one candidate architecture; never raises for faults of the candidate.
@@ -170,7 +169,7 @@ def evaluate_candidate(
         genome_id: optional id of the genome the YAML came from, stored in the record.
         check_data: scan image headers and label files of the chosen images up front.
         proxy: the score to compute (``detnas.proxies.PROXIES``); training-free proxies skip training.
-        parent_weights: checkpoint(s) or parent folder(s) the inheriting proxies start candidates from.
+        parents: checkpoint(s) or parent folder(s) the inheriting proxies start candidates from.
         measure_map: validate (mAP) after training even when the proxy does not read mAP (None: the proxy decides).
 
     Raises:
@@ -182,7 +181,7 @@ def evaluate_candidate(
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     arch_yaml = Path(arch_yaml).expanduser().resolve()
     recipe = _at_design_size(recipe, load_arch_yaml(arch_yaml), arch_yaml)
-    parents = _parent_paths(parent_weights)
+    parents = _parent_paths(parents)
     if get_proxy(proxy).inherits:
         if not parents:
             raise InputError(
@@ -225,77 +224,72 @@ def evaluate_candidate(
         key = cache_key(sha, prepared.nc, recipe.imgsz, latency_backend, latency_device, latency_threads)
         cached = cache.get(key)
 
-    request = {
-        "arch_yaml": str(arch_yaml),
-        "data_yaml": str(prepared.data_yaml),
-        "recipe": recipe.to_dict(),
-        "device": device,
-        "workdir": str(workdir),
-        "names": {str(k): v for k, v in prepared.names.items()},
-        "val_list": str(prepared.data_yaml.parent / "val.txt"),
-        "coco_annotations": [str(p) for p in prepared.coco_annotations],
-        "latency": None
+    request = EvaluationRequest(
+        arch_yaml=arch_yaml,
+        data_yaml=prepared.data_yaml,
+        recipe=recipe,
+        imgsz=recipe.imgsz,
+        workdir=workdir,
+        names=dict(prepared.names),
+        val_list=prepared.data_yaml.parent / "val.txt",
+        progress=workdir / "progress.json",
+        result=workdir / "result.json",
+        device=device,
+        coco_annotations=tuple(prepared.coco_annotations),
+        latency=None
         if latency_backend is None or cached is not None
-        else {
-            "backend": latency_backend,
-            "threads": latency_threads,
-            "warmup": latency_warmup,
-            "runs": latency_runs,
-            "device": latency_device,
-            "key": key,
-        },
-        "proxy": {
-            "name": proxy,
-            "parents": [str(p) for p in parents],
-            "measure_map": measure_map,
-        },
-        "progress": str(workdir / "progress.json"),
-        "result": str(workdir / "result.json"),
-    }
-    for name in ("progress.json", "result.json"):
-        (workdir / name).unlink(missing_ok=True)
+        else LatencySettings(latency_backend, latency_threads, latency_warmup, latency_runs, latency_device),
+        latency_key=key,
+        proxy=proxy,
+        parents=parents,
+        measure_map=measure_map,
+    )
+    for path in (request.progress, request.result):
+        path.unlink(missing_ok=True)
     request_path = workdir / "request.json"
-    request_path.write_text(json.dumps(request, indent=1))
+    request.to_json(request_path)
 
     timeout = timeout_s if timeout_s is not None else default_timeout(recipe)
     returncode, timed_out = _run_worker(request_path, workdir / "worker.log", timeout, workdir)
-    result = _read_json(workdir / "result.json")
+    result = WorkerResult.read(request.result)
     if result is None:  # killed or crashed hard: recover what the progress file and run folder say
-        result = _read_json(workdir / "progress.json") or {"phase_seconds": {}}
-        phase = result.get("phase") or "startup"
-        if result.get("phase") and result.get("phase_started"):  # time the unfinished phase up to its end
-            result["phase_seconds"][phase] = round(time.time() - float(result["phase_started"]), 4)
+        result = WorkerResult.read(request.progress) or WorkerResult()
+        phase = result.phase or "startup"
+        if result.phase and result.phase_started:  # time the unfinished phase up to its end
+            result.phase_seconds[phase] = round(time.time() - float(result.phase_started), 4)
         if timed_out:
             reason = f"timeout: killed after {timeout:g} s (hard limit) during phase '{phase}'"
         else:
             tail = _log_tail(workdir / "worker.log")
             reason = f"{_signal_text(returncode if returncode is not None else -1)} during phase '{phase}'"
             reason += f"; log: {tail}" if tail else ""
-        result.update(status="failed", failure_phase=phase, failure_reason=reason)
-        result.setdefault("run_dir", str(workdir / "train"))
-        if "epochs" not in result:
-            result["epochs"] = [e.__dict__ for e in read_epoch_losses(workdir / "train" / "results.csv")]
+        result.status, result.failure_phase, result.failure_reason = "failed", phase, reason
+        if result.run_dir is None:
+            result.run_dir = str(workdir / "train")
+        if result.epochs is None:
+            result.epochs = read_epoch_losses(workdir / "train" / "results.csv")
 
-    evaluation.status = "ok" if result.get("status") == "ok" else "failed"
-    evaluation.failure_phase = result.get("failure_phase") if evaluation.status == "failed" else None
-    evaluation.failure_reason = result.get("failure_reason") if evaluation.status == "failed" else None
-    evaluation.epochs = [EpochLosses(**e) for e in result.get("epochs", [])]
+    evaluation.status = "ok" if result.status == "ok" else "failed"
+    evaluation.failure_phase = result.failure_phase if evaluation.status == "failed" else None
+    evaluation.failure_reason = result.failure_reason if evaluation.status == "failed" else None
+    evaluation.epochs = list(result.epochs or [])
     evaluation.epochs_completed = len(evaluation.epochs)
-    evaluation.stopped_by_time_limit = bool(result.get("stopped_by_time_limit", False))
-    evaluation.metrics = Metrics(**result["metrics"]) if result.get("metrics") else None
-    evaluation.proxy = ProxyScore(**result["proxy"]) if result.get("proxy") else None
-    evaluation.cost = Cost(**result["cost"]) if result.get("cost") else None
-    for attr in ("run_dir", "weights_best", "weights_last"):
-        setattr(evaluation, attr, result.get(attr))
+    evaluation.stopped_by_time_limit = result.stopped_by_time_limit
+    evaluation.metrics = result.metrics
+    evaluation.proxy = result.proxy
+    evaluation.cost = result.cost
+    evaluation.run_dir = result.run_dir
+    evaluation.weights_best = result.weights_best
+    evaluation.weights_last = result.weights_last
     if evaluation.status == "ok" and latency_backend is not None:
         if cached is not None:
             evaluation.latency = cached
-        elif result.get("latency"):
-            evaluation.latency = LatencyRecord(**result["latency"])
+        elif result.latency is not None:
+            evaluation.latency = result.latency
             if cache is not None:
                 cache.put(evaluation.latency)
 
-    phases = {p: float(result.get("phase_seconds", {}).get(p, 0.0)) for p in PHASES if p != "other"}
+    phases = {p: float(result.phase_seconds.get(p, 0.0)) for p in PHASES if p != "other"}
     evaluation.total_seconds = round(time.perf_counter() - started, 4)
     phases["other"] = max(0.0, evaluation.total_seconds - sum(phases.values()))
     evaluation.phase_seconds = {k: round(v, 4) for k, v in phases.items()}

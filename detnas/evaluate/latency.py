@@ -14,7 +14,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,6 +28,17 @@ DEFAULT_THREADS = 1  # one thread is the most repeatable figure on shared machin
 DEFAULT_WARMUP = 10
 DEFAULT_RUNS = 50
 CACHE_ENV = "DETNAS_LATENCY_CACHE"
+
+
+@dataclass(frozen=True)
+class LatencySettings:
+    """How a latency figure is taken: backend, threads, untimed warm-up calls, timed runs, device."""
+
+    backend: str = "torch"
+    threads: int = DEFAULT_THREADS
+    warmup: int = DEFAULT_WARMUP
+    runs: int = DEFAULT_RUNS
+    device: str = "cpu"
 
 
 def default_cache_path() -> Path:
@@ -99,9 +110,11 @@ def summarize(times_ms: list[float]) -> dict[str, float]:
     }
 
 
-def _time_runs(
+def time_runs(
     step: Callable[[], object], warmup: int, runs: int, sync: Callable[[], None] = lambda: None
 ) -> list[float]:
+    """Milliseconds of each of ``runs`` calls of ``step`` after ``warmup`` untimed ones; ``sync`` (e.g.
+    ``torch.cuda.synchronize``) runs after the warm-up and inside every timed call, so queued device work counts."""
     for _ in range(warmup):
         step()
     sync()
@@ -114,7 +127,7 @@ def _time_runs(
     return times
 
 
-def _load_fused(source: Path, nc: int | None):
+def load_fused_model(source: Path, nc: int | None):
     """DetectionModel from a .pt checkpoint or a YAML, fused (Conv+BN folded, reparameterised) in eval mode."""
     import torch
 
@@ -138,11 +151,11 @@ def _torch_times(
     import torch
 
     torch.set_num_threads(threads)
-    model = _load_fused(source, nc).to(device)
+    model = load_fused_model(source, nc).to(device)
     x = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0)).to(device)
     sync = torch.cuda.synchronize if device.startswith("cuda") or device.isdigit() else (lambda: None)
     with torch.inference_mode():
-        return _time_runs(lambda: model(x), warmup, runs, sync)
+        return time_runs(lambda: model(x), warmup, runs, sync)
 
 
 def export_onnx(source: Path, imgsz: int, workdir: Path, nc: int | None = None) -> Path:
@@ -190,7 +203,7 @@ def _onnx_times(onnx_path: Path, imgsz: int, threads: int, warmup: int, runs: in
     session = onnx_session(onnx_path, threads)
     name = session.get_inputs()[0].name
     x = np.random.default_rng(0).random((1, 3, imgsz, imgsz), dtype=np.float32)
-    return _time_runs(lambda: session.run(None, {name: x}), warmup, runs)
+    return time_runs(lambda: session.run(None, {name: x}), warmup, runs)
 
 
 def measure_latency(

@@ -364,13 +364,13 @@ def measure_network_ms(
     import torch
 
     from detnas.architecture import write_yaml
-    from detnas.evaluate.latency import _load_fused, export_onnx
+    from detnas.evaluate.latency import export_onnx, load_fused_model
 
     yaml = write_yaml(genome, workdir / f"{genome.id}.yaml")
     x = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0))
     if backend == "torch":
         torch.set_num_threads(threads)
-        model = _load_fused(yaml, genome.head.nc)
+        model = load_fused_model(yaml, genome.head.nc)
         with torch.inference_mode():
             return _median_ms(lambda: model(x), warmup, runs, clock)
     session = onnx_session(export_onnx(yaml, imgsz, workdir / "export", genome.head.nc), threads)

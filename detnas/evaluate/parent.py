@@ -107,7 +107,7 @@ def train_parent(data_yaml: str | Path, folder: str | Path, recipe: Recipe, *, d
     The recipe must match the one the folder was started with; a finished parent is returned as it is.
     """
     from detnas.evaluate.data import load_data_yaml
-    from detnas.evaluate.training import train
+    from detnas.evaluate.training import proxy_train
 
     folder = Path(folder).expanduser().resolve()
     spec = load_data_yaml(data_yaml)
@@ -128,7 +128,9 @@ def train_parent(data_yaml: str | Path, folder: str | Path, recipe: Recipe, *, d
     snapshot = folder / RESUME_CHECKPOINT
     resume = snapshot if snapshot.is_file() else None
     t0 = time.perf_counter()
-    result = train(yaml_path, Path(data_yaml), recipe, project=folder, device=device, resume=resume, snapshot=snapshot)
+    result = proxy_train(
+        yaml_path, Path(data_yaml), recipe, project=folder, device=device, resume=resume, snapshot=snapshot
+    )
     seconds = float(manifest.get("seconds", 0.0)) + time.perf_counter() - t0
     if result.last is None:
         raise RuntimeError(f"parent training wrote no weights in {folder / 'train'}")

@@ -135,7 +135,7 @@ class Evaluation:
 
     def to_json(self, path: str | Path | None = None, *, indent: int = 2) -> str:
         """Serialize (non-finite floats become null, so the file is strict JSON); write to ``path`` if given."""
-        text = json.dumps(_finite(self.to_dict()), indent=indent, allow_nan=False)
+        text = json.dumps(non_finite_to_none(self.to_dict()), indent=indent, allow_nan=False)
         if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             Path(path).write_text(text + "\n")
@@ -159,11 +159,13 @@ class Evaluation:
         return cls.from_dict(json.loads(text_or_path))
 
 
-def _finite(value: Any) -> Any:
+def non_finite_to_none(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None, through dicts, lists and tuples (tuples become
+    lists): what strict JSON (``allow_nan=False``) can hold."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: non_finite_to_none(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [non_finite_to_none(v) for v in value]
     return value

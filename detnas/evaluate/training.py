@@ -81,7 +81,7 @@ def _proxy_trainer_class():
     return ProxyTrainer
 
 
-def train(
+def proxy_train(
     arch_yaml: Path,
     data_yaml: Path,
     recipe: Recipe,

@@ -8,19 +8,26 @@ kills it for memory, the parent still knows where it died and what it had finish
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import time
 import traceback
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from detnas.proxies import Measurements, Proxy
+
+from .record import Metrics, ProxyScore
+from .request import EvaluationRequest, WorkerResult
+
+if TYPE_CHECKING:
+    from .training import TrainResult
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def _write_json(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 
@@ -31,26 +38,25 @@ def _reason(error: BaseException) -> str:
 
 
 class _Run:
-    def __init__(self, request: dict[str, Any]) -> None:
+    def __init__(self, request: EvaluationRequest) -> None:
         self.request = request
-        self.progress_path = Path(request["progress"])
-        self.result: dict[str, Any] = {"status": "running", "phase": None, "phase_seconds": {}}
+        self.result = WorkerResult()
 
     def save(self) -> None:
-        _write_json(self.progress_path, self.result)
+        _write_json(self.request.progress, self.result.to_json())
 
     def phase(self, name: str):
         run = self
 
         class _Phase:
             def __enter__(self):
-                run.result["phase"] = name
-                run.result["phase_started"] = time.time()  # lets the parent time a phase it had to kill
+                run.result.phase = name
+                run.result.phase_started = time.time()  # lets the parent time a phase it had to kill
                 run.save()
                 self.t0 = time.perf_counter()
 
             def __exit__(self, *exc):
-                run.result["phase_seconds"][name] = round(time.perf_counter() - self.t0, 4)
+                run.result.phase_seconds[name] = round(time.perf_counter() - self.t0, 4)
                 run.save()
                 return False
 
@@ -66,89 +72,105 @@ BN_BATCH, BN_BATCHES, BN_IMGSZ = 8, 4, 640
 REC_IMAGES, REC_IMGSZ = 32, 416  # reconstruction: 32 images at 416 px kept 0.237 mAP where 640 px kept 0.241
 
 
-def _inherit(state: _Run, request: dict[str, Any], recipe, spec: dict[str, Any], names: dict[int, str]) -> Path:
-    """Inherit from the parents; refit sliced layers to the parent's outputs on real training images (and re-estimate
-    BatchNorm where layers start fresh); save ``inherited.pt``."""
+def _inherit(state: _Run) -> Path:
+    """Inherit from the parents (each checkpoint loaded once) by importance slicing / Net2Net growth from the one that
+    covers most of the candidate; if any layer was sliced, refit the inherited convolutions to that parent's outputs
+    on real training images (least-squares reconstruction, REC_IMAGES at REC_IMGSZ); if a layer or the classifier
+    (other class count) starts fresh, re-estimate every BatchNorm's statistics on real images (BN_* below); save
+    ``inherited.pt``."""
+    request = state.request
     with state.phase("inherit"):
         from detnas.architecture import genome_from_yaml
         from detnas.inherit.candidate import inherit, reestimate_bn, save_checkpoint
         from detnas.inherit.checkpoint import load_parent
         from detnas.proxies.training_free import real_batches
 
-        paths = spec.get("parents") or ([spec["parent_weights"]] if spec.get("parent_weights") else [])
-        if not paths:
-            raise ValueError(f"proxy {spec['name']!r} needs parent checkpoints (--parent)")
-        parents = [load_parent(p) for p in paths]
-        genome = genome_from_yaml(request["arch_yaml"])
-        data_yaml = Path(request["data_yaml"])
-        def images():
-            return real_batches(data_yaml, imgsz=REC_IMGSZ, batch=REC_IMAGES, count=1, seed=recipe.seed)[0]["img"]
+        if not request.parents:
+            raise ValueError(f"proxy {request.proxy!r} needs parent checkpoints (--parent)")
+        parents = [load_parent(p) for p in request.parents]
+        genome = genome_from_yaml(request.arch_yaml)
+        seed = request.recipe.seed
 
-        model, inheritance = inherit(genome, parents, nc=len(names), names=names, seed=recipe.seed, images=images)
+        def images():
+            return real_batches(request.data_yaml, imgsz=REC_IMGSZ, batch=REC_IMAGES, count=1, seed=seed)[0]["img"]
+
+        names = request.names
+        model, inheritance = inherit(genome, parents, nc=len(names), names=names, seed=seed, images=images)
         seen = 0
         if "fresh" in inheritance.methods or inheritance.head_reset:  # layers no parent fills: real statistics
-            batches = real_batches(data_yaml, imgsz=BN_IMGSZ, batch=BN_BATCH, count=BN_BATCHES, seed=recipe.seed)
+            batches = real_batches(request.data_yaml, imgsz=BN_IMGSZ, batch=BN_BATCH, count=BN_BATCHES, seed=seed)
             seen = reestimate_bn(model, [b["img"] for b in batches])
-        out = save_checkpoint(model, Path(request["workdir"]) / "inherited.pt")
-        state.result["inheritance"] = inheritance.to_dict() | {"bn_images": seen, "parents": [str(p) for p in paths]}
+        out = save_checkpoint(model, request.workdir / "inherited.pt")
+        parent_paths = [str(p) for p in request.parents]
+        state.result.inheritance = inheritance.to_dict() | {"bn_images": seen, "parents": parent_paths}
         return out
 
 
-def _validate(state: _Run, request: dict[str, Any], recipe, weights: Path, names: dict[int, str], device: str):
+def _validate(state: _Run, weights: Path) -> Metrics:
+    request = state.request
     with state.phase("validate"):
         from .metrics import run_validation
 
-        workdir = Path(request["workdir"])
-        val_images = [Path(p) for p in Path(request["val_list"]).read_text().splitlines() if p]
+        val_images = [Path(p) for p in request.val_list.read_text().splitlines() if p]
         metrics = run_validation(
             weights,
-            Path(request["data_yaml"]),
-            imgsz=recipe.imgsz,
-            batch=recipe.val_batch,
-            device=device,
-            save_dir=workdir / "val",
-            names=names,
+            request.data_yaml,
+            imgsz=request.imgsz,
+            batch=request.recipe.val_batch,
+            device=request.device,
+            save_dir=request.workdir / "val",
+            names=request.names,
             val_images=val_images,
-            coco_annotations=[Path(p) for p in request.get("coco_annotations", [])],
+            coco_annotations=list(request.coco_annotations),
         )
-        state.result["metrics"] = asdict(metrics)
+        state.result.metrics = metrics
         return metrics
 
 
-def _inherit_and_validate(state: _Run, request: dict[str, Any], recipe, proxy, spec, names, device: str) -> Path:
-    """The zero-fine-tune score: inherit, re-estimate BatchNorm, validate; the inherited weights are the result."""
-    weights = _inherit(state, request, recipe, spec, names)
-    metrics = _validate(state, request, recipe, weights, names, device)
-    state.result.update(weights_last=str(weights), weights_best=None, epochs=[])
+def _inherited(state: _Run) -> dict[str, Any]:
+    """The inheritance figures a score records (none when the candidate inherited nothing)."""
+    inheritance = state.result.inheritance
+    if inheritance is None:
+        return {}
+    return {"inherited_fraction": inheritance["fraction"], "parent": inheritance["parent"]}
+
+
+def _score(state: _Run, proxy: Proxy, measurements: Measurements) -> None:
+    scored = proxy.score(measurements)
+    state.result.proxy = ProxyScore(proxy=proxy.name, score=scored.value, details=scored.details)
+
+
+def _inherit_and_validate(state: _Run, proxy: Proxy) -> Path:
+    """The zero-fine-tune score: inherit, validate; the inherited weights are the result."""
+    weights = _inherit(state)
+    metrics = _validate(state, weights)
+    state.result.weights_last, state.result.weights_best, state.result.epochs = str(weights), None, []
     with state.phase("score"):
-        inheritance = state.result["inheritance"]
-        details = {
-            "map50_95": metrics.map50_95,
-            "inherited_fraction": inheritance["fraction"],
-            "parent": inheritance["parent"],
-        }
-        state.result["proxy"] = {"proxy": proxy.name, "score": metrics.map50_95, "details": details}
+        _score(state, proxy, Measurements(map50_95=metrics.map50_95, **_inherited(state)))
     return weights
 
 
-def _train_and_validate(state: _Run, request: dict[str, Any], recipe, proxy, spec, names, device: str):
+def _train_and_validate(state: _Run, proxy: Proxy) -> TrainResult:
     """The training proxies: (inherit ->) train -> validate (-> validation loss) -> score; returns the run."""
-    from .training import first_non_finite, train
+    from .training import first_non_finite, proxy_train
 
-    result = state.result
-    workdir = Path(request["workdir"])
-    arch_yaml, data_yaml = Path(request["arch_yaml"]), Path(request["data_yaml"])
-    init_weights = _inherit(state, request, recipe, spec, names) if proxy.inherits else None
+    request, result = state.request, state.result
+    init_weights = _inherit(state) if proxy.inherits else None
 
     with state.phase("train"):
-        trained = train(arch_yaml, data_yaml, recipe, project=workdir, device=device, init_weights=init_weights)
-        result.update(
-            run_dir=str(trained.run_dir),
-            weights_last=str(trained.last) if trained.last else None,
-            weights_best=str(trained.best) if trained.best else None,
-            epochs=[asdict(e) for e in trained.epochs],
-            stopped_by_time_limit=trained.stopped_by_time_limit,
+        trained = proxy_train(
+            request.arch_yaml,
+            request.data_yaml,
+            request.recipe,
+            project=request.workdir,
+            device=request.device,
+            init_weights=init_weights,
         )
+        result.run_dir = str(trained.run_dir)
+        result.weights_last = str(trained.last) if trained.last else None
+        result.weights_best = str(trained.best) if trained.best else None
+        result.epochs = list(trained.epochs)
+        result.stopped_by_time_limit = trained.stopped_by_time_limit
         bad = first_non_finite(trained.epochs)
         if bad is not None:
             values = ", ".join(f"{k}={v}" for k, v in asdict(bad).items() if k in {"box", "cls", "dfl"})
@@ -157,43 +179,38 @@ def _train_and_validate(state: _Run, request: dict[str, Any], recipe, proxy, spe
             raise RuntimeError(f"training wrote no weights ({trained.run_dir / 'weights' / 'last.pt'} missing)")
 
     metrics = None
-    if proxy.needs_map or spec.get("measure_map"):
-        metrics = _validate(state, request, recipe, trained.last, names, device)
+    if proxy.needs_map or request.measure_map:
+        metrics = _validate(state, trained.last)
 
     with state.phase("score"):
-        from detnas.proxies import training_speed_estimate
-
-        totals = [sum(e.values()) for e in trained.epochs]
-        details: dict[str, Any] = {"tse": training_speed_estimate(totals)}
-        if metrics is not None:
-            details["map50_95"] = metrics.map50_95
+        loss = None
         if proxy.needs_val_loss:
-            from .val_loss import validation_loss
+            from detnas.proxies.val_loss import validation_loss
 
-            loss = validation_loss(trained.last, data_yaml, imgsz=recipe.imgsz, device=device)
-            details.update(val_loss=loss.total, val_box=loss.box, val_cls=loss.cls, val_dfl=loss.dfl)
-        if "inheritance" in result:
-            details["inherited_fraction"] = result["inheritance"]["fraction"]
-            details["parent"] = result["inheritance"]["parent"]
-        if proxy.needs_map:
-            score = details["map50_95"]
-        elif proxy.name == "tse":
-            score = details["tse"]
-        else:
-            score = -details["val_loss"]
-        result["proxy"] = {"proxy": proxy.name, "score": score, "details": details}
+            loss = validation_loss(trained.last, request.data_yaml, imgsz=request.imgsz, device=request.device)
+        measurements = Measurements(
+            epoch_losses=tuple(sum(e.values()) for e in trained.epochs),
+            map50_95=None if metrics is None else metrics.map50_95,
+            val_loss=loss,
+            **_inherited(state),
+        )
+        _score(state, proxy, measurements)
     return trained
 
 
-def run(request: dict[str, Any]) -> dict[str, Any]:
-    """Evaluate one candidate as the request says; faults become status 'failed' with the phase and reason."""
-    from .recipe import Recipe
+def _training_free(state: _Run, proxy: Proxy) -> None:
+    request = state.request
+    with state.phase("score"):
+        from detnas.proxies.training_free import real_batches, training_free_score
 
-    recipe = Recipe.from_dict(request["recipe"])
-    workdir = Path(request["workdir"])
-    arch_yaml, data_yaml = Path(request["arch_yaml"]), Path(request["data_yaml"])
-    names = {int(k): v for k, v in request["names"].items()}
-    device = request.get("device", "cpu")
+        seed = request.recipe.seed
+        batches = real_batches(request.data_yaml, imgsz=request.imgsz, batch=FREE_BATCH, count=FREE_BATCHES, seed=seed)
+        score = training_free_score(proxy.name, request.arch_yaml, len(request.names), batches, seed=seed)
+        _score(state, proxy, Measurements(training_free=score, free_batches=len(batches), free_batch=FREE_BATCH))
+
+
+def run(request: EvaluationRequest) -> WorkerResult:
+    """Evaluate one candidate as the request says; faults become status 'failed' with the phase and reason."""
     state = _Run(request)
     result = state.result
     try:
@@ -204,59 +221,46 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
             from detnas.architecture import build_model
             from detnas.cost import model_cost
 
-            model = build_model(arch_yaml, len(names))
-            result["cost"] = asdict(model_cost(model, imgsz=recipe.imgsz, fused=True))
+            model = build_model(request.arch_yaml, len(request.names))
+            result.cost = model_cost(model, imgsz=request.imgsz, fused=True)
             del model
 
         from detnas.proxies import get_proxy
 
-        spec = request.get("proxy") or {"name": "map"}
-        proxy = get_proxy(spec["name"])
-        latency_source = arch_yaml
+        proxy = get_proxy(request.proxy)
+        latency_source = request.arch_yaml
         if proxy.inherits and not proxy.trains:
-            latency_source = _inherit_and_validate(state, request, recipe, proxy, spec, names, device)
+            latency_source = _inherit_and_validate(state, proxy)
         elif proxy.training_free:
-            with state.phase("score"):
-                from detnas.proxies.training_free import real_batches, training_free_score
-
-                batches = real_batches(
-                    data_yaml, imgsz=recipe.imgsz, batch=FREE_BATCH, count=FREE_BATCHES, seed=recipe.seed
-                )
-                score = training_free_score(proxy.name, arch_yaml, len(names), batches, seed=recipe.seed)
-                details = {"batches": len(batches), "batch": FREE_BATCH}
-                result["proxy"] = {"proxy": proxy.name, "score": score, "details": details}
+            _training_free(state, proxy)
         else:
-            trained = _train_and_validate(state, request, recipe, proxy, spec, names, device)
-            latency_source = trained.last
+            latency_source = _train_and_validate(state, proxy).last
 
-        latency = request.get("latency")
-        if latency:
+        latency = request.latency
+        if latency is not None:
             with state.phase("latency"):
                 from .latency import measure_latency
 
-                record = measure_latency(
+                result.latency = measure_latency(
                     latency_source,
-                    imgsz=recipe.imgsz,
-                    backend=latency["backend"],
-                    threads=latency["threads"],
-                    warmup=latency["warmup"],
-                    runs=latency["runs"],
-                    device=latency.get("device", "cpu"),
-                    workdir=workdir / "latency",
-                    key=latency.get("key", ""),
-                    nc=len(names),
+                    imgsz=request.imgsz,
+                    backend=latency.backend,
+                    threads=latency.threads,
+                    warmup=latency.warmup,
+                    runs=latency.runs,
+                    device=latency.device,
+                    workdir=request.workdir / "latency",
+                    key=request.latency_key,
+                    nc=len(request.names),
                 )
-                result["latency"] = asdict(record)
-        result["status"] = "ok"
+        result.status = "ok"
     except Exception as error:  # noqa: BLE001 - every candidate fault must become a record, not a crash
-        result.update(
-            status="failed",
-            failure_phase=result.get("phase"),
-            failure_reason=_reason(error),
-            traceback=traceback.format_exc(),
-        )
+        result.status = "failed"
+        result.failure_phase = result.phase
+        result.failure_reason = _reason(error)
+        result.traceback = traceback.format_exc()
         traceback.print_exc()
-    result["phase"] = None
+    result.phase = None
     return result
 
 
@@ -281,9 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 1:
         print("usage: python -m detnas.evaluate.worker REQUEST.json", file=sys.stderr)
         return 2
-    request = json.loads(Path(argv[0]).read_text())
+    request = EvaluationRequest.from_json(Path(argv[0]))
     result = run(request)
-    _write_json(Path(request["result"]), result)
+    _write_json(request.result, result.to_json())
     return 0
 
 

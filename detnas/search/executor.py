@@ -24,7 +24,7 @@ class Evaluator:
     timeout_s: float | None = None
     latency_cache: Path | None = None
     proxy: str = "map"
-    parent_weights: tuple[Path, ...] = ()  # checkpoints / parent folders the inheriting proxies start from
+    parents: tuple[Path, ...] = ()  # checkpoints / parent folders the inheriting proxies start from
 
     def evaluate(self, job: Job) -> Evaluation:
         return evaluate_candidate(
@@ -39,7 +39,7 @@ class Evaluator:
             genome_id=job.genome_id,
             check_data=False,  # the search checks the data once, before its first candidate
             proxy=self.proxy,
-            parent_weights=self.parent_weights,
+            parents=self.parents,
         )
 
 

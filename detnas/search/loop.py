@@ -126,7 +126,7 @@ class Search:
             timeout_s=config.timeout_s,
             latency_cache=folder / "latency_cache.json",
             proxy=config.proxy,
-            parent_weights=tuple(Path(p) for p in config.parents),
+            parents=tuple(Path(p) for p in config.parents),
         )
         if executor is None and executor_factory is not None:
             executor = executor_factory(self.evaluator)  # e.g. ExecutorSpec.build: needs this search's Evaluator

@@ -45,7 +45,8 @@ def test_help_shows_the_config_defaults(capsys: pytest.CaptureFixture[str]) -> N
     assert f"population of aging evolution (default {SEARCH_DEFAULTS['population']})" in text
     assert f"candidates to train (default {SEARCH_DEFAULTS['evaluations']})" in text
     assert f"in a row (default {SEARCH_DEFAULTS['max_failures']})" in text
-    assert "BatchNorm re-estimated" not in text  # pretrained-zero refits sliced layers; its help must not say BN
+    # pretrained-zero refits sliced layers by reconstruction; its help once said only "BatchNorm re-estimated"
+    assert "BatchNorm re-estimated, mAP50-95" not in text and "least-squares reconstruction" in text
     assert "tse on CPU, map on GPUs" not in text  # the default with checkpoints is 'pretrained', help says so
     assert re.search(r"default pretrained when candidates inherit from COCO-trained checkpoints", text)
 
