@@ -148,6 +148,8 @@ def load_data_yaml(path: str | Path) -> DataSpec:
     if not isinstance(data, dict):
         raise InputError(f"data YAML {yaml_path} must be a mapping with 'train', 'val' and 'names' keys")
     for key in ("train", "val", "names"):
+        if key in data and key == "names" and not data[key]:
+            raise InputError(f"data YAML {yaml_path}: 'names' is empty: list the classes (at least one)")
         if not data.get(key):
             raise InputError(f"data YAML {yaml_path} has no '{key}:' key: add it")
     yaml_path = yaml_path.resolve()
@@ -225,6 +227,18 @@ def check_labels(images: list[Path], nc: int) -> None:
                 )
 
 
+def check_val_labelled(val: list[Path], yaml_path: Path) -> None:
+    """A val split with no box at all cannot score mAP: refuse it up front instead of ranking every candidate at 0."""
+    for image in val:
+        path = label_path(image)
+        if path.is_file() and path.read_text().strip():
+            return
+    raise InputError(
+        f"data YAML {yaml_path}: none of its {len(val)} val images has a box in its label file (labels/.../*.txt "
+        "beside images/): point 'val:' at labelled images"
+    )
+
+
 def find_coco_annotations(val_images: list[Path]) -> list[Path]:
     """COCO instance JSON files that cover every validation image (by file name), or [] when some are not covered.
 
@@ -271,6 +285,7 @@ def prepare_data(data: str | Path, recipe: Recipe, out_dir: Path, *, check: bool
     if check:
         check_images(train + val)
         check_labels(train + val, spec.nc)
+        check_val_labelled(val, spec.yaml_path)
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "train.txt").write_text("".join(f"{p}\n" for p in train))

@@ -30,10 +30,11 @@ class ProbeSettings:
     batch: int = 16
     weight_decay: float = 5e-4
     max_images: int | None = None  # None: every training image (the cache holds one letterboxed pass of each)
+    part: str = "branch"  # "branch": every layer of the class branches (cv3); "last": their final 1x1 conv only
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch < 1 or not self.lr > 0:
-            raise ValueError(f"probe settings need epochs >= 1, batch >= 1, lr > 0; got {self}")
+        if self.epochs < 1 or self.batch < 1 or not self.lr > 0 or self.part not in ("branch", "last"):
+            raise ValueError(f"probe settings need epochs >= 1, batch >= 1, lr > 0, part branch|last; got {self}")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,11 @@ class _Batch:
 
 
 @torch.no_grad()
+def _trained(detect: nn.Module, part: str) -> list[nn.Module]:
+    """The module of each level's class branch that learns; the cache holds what enters it."""
+    return [branch if part == "branch" else branch[-1] for branch in detect.cv3]
+
+
 def _cache(model: nn.Module, data_yaml: Path, imgsz: int, settings: ProbeSettings, seed: int) -> list[_Batch]:
     from ultralytics.data import build_dataloader
 
@@ -85,7 +91,8 @@ def _cache(model: nn.Module, data_yaml: Path, imgsz: int, settings: ProbeSetting
             bs = x[0].shape[0]
             boxes = torch.cat([detect.cv2[i](x[i]).view(bs, 4 * detect.reg_max, -1) for i in range(detect.nl)], -1)
             targets = {k: item[k] for k in ("batch_idx", "cls", "bboxes")}
-            batches.append(_Batch([t.half() for t in x], boxes.half(), targets))
+            inputs = x if settings.part == "branch" else [detect.cv3[i][:-1](x[i]) for i in range(detect.nl)]
+            batches.append(_Batch([t.half() for t in inputs], boxes.half(), targets))
     finally:
         hook.remove()
     return batches
@@ -106,14 +113,17 @@ def probe_class_head(
     model = model.float().eval()
     detect = model.model[-1]
     init_class_bias(detect)
-    model.args = get_cfg()
+    saved_args = getattr(model, "args", None)
+    model.args = get_cfg()  # the loss reads its gains from here; the model's own args are put back below
     criterion = v8DetectionLoss(model)
+    model.args = saved_args
 
     started = time.perf_counter()
     batches = _cache(model, Path(data_yaml), imgsz, settings, seed)
     cache_seconds = time.perf_counter() - started
 
-    params = [p for p in detect.cv3.parameters()]
+    learners = _trained(detect, settings.part)
+    params = [p for m in learners for p in m.parameters()]
     frozen = {p: p.requires_grad for p in model.parameters()}
     for p in model.parameters():
         p.requires_grad_(False)
@@ -131,14 +141,14 @@ def probe_class_head(
             for batch in order.sample(batches, len(batches)):
                 feats = [t.float() for t in batch.feats]
                 bs = feats[0].shape[0]
-                scores = torch.cat([detect.cv3[i](feats[i]).view(bs, detect.nc, -1) for i in range(detect.nl)], -1)
+                scores = torch.cat([learners[i](feats[i]).view(bs, detect.nc, -1) for i in range(detect.nl)], -1)
                 preds = {"boxes": batch.boxes.float(), "scores": scores, "feats": feats}
                 _, loss, _ = criterion.get_assigned_targets_and_loss(preds, batch.targets)
                 optimizer.zero_grad(set_to_none=True)
                 loss[1].backward()
                 optimizer.step()
                 schedule.step()
-                total, count = total + float(loss[1]), count + 1
+                total, count = total + float(loss[1].detach()), count + 1
             mean = total / max(count, 1)
             first = mean if epoch == 0 else first
             last = mean

@@ -9,6 +9,8 @@ from typing import Any
 
 from detnas.errors import InputError
 
+HEAD_PROBE = ("auto", "on", "off")
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -44,6 +46,11 @@ class Recipe:
     cache: bool = False
     workers: int = 0
     val_batch: int = 16
+    # The class-head probe (detnas.evaluate.head_probe) before training: "auto" when the data's classes are not the
+    # parent's (the class predictions start fresh), "on" always for inheriting proxies, "off" never.
+    head_probe: str = "auto"
+    probe_epochs: int = 10
+    probe_lr: float = 4e-3
 
     def __post_init__(self) -> None:
         checks = [
@@ -51,6 +58,9 @@ class Recipe:
             (self.imgsz >= 32, f"imgsz must be >= 32, got {self.imgsz}"),
             (self.batch >= 1, f"batch must be >= 1, got {self.batch}"),
             (self.val_batch >= 1, f"val_batch must be >= 1, got {self.val_batch}"),
+            (self.head_probe in HEAD_PROBE, f"head_probe must be one of {HEAD_PROBE}, got {self.head_probe!r}"),
+            (self.probe_epochs >= 1, f"probe_epochs must be >= 1, got {self.probe_epochs}"),
+            (self.probe_lr > 0 and math.isfinite(self.probe_lr), f"probe_lr must be positive, got {self.probe_lr}"),
             (self.workers >= 0, f"workers must be >= 0, got {self.workers}"),
             (self.lr0 > 0 and math.isfinite(self.lr0), f"lr0 must be a positive number, got {self.lr0}"),
             (
@@ -68,6 +78,10 @@ class Recipe:
         for ok, message in checks:
             if not ok:
                 raise InputError(f"recipe: {message}")
+
+    def probes_head(self, head_reset: bool) -> bool:
+        """Whether an inheriting candidate's class branches are probed before anything else trains."""
+        return self.head_probe == "on" or (self.head_probe == "auto" and head_reset)
 
     def subset_size(self, available: int) -> int:
         """Number of training images this recipe uses out of ``available``."""

@@ -100,10 +100,19 @@ def _inherit(state: _Run) -> Path:
         if "fresh" in inheritance.methods or inheritance.head_reset:  # layers no parent fills: real statistics
             batches = real_batches(request.data_yaml, imgsz=BN_IMGSZ, batch=BN_BATCH, count=BN_BATCHES, seed=seed)
             seen = reestimate_bn(model, [b["img"] for b in batches])
-        out = save_checkpoint(model, request.workdir / "inherited.pt")
         parent_paths = [str(p) for p in request.parents]
         state.result.inheritance = inheritance.to_dict() | {"bn_images": seen, "parents": parent_paths}
-        return out
+        out = request.workdir / "inherited.pt"
+        if not request.recipe.probes_head(inheritance.head_reset):
+            return save_checkpoint(model, out)
+    with state.phase("probe"):  # the fresh class branches learn on cached features of the frozen network
+        from detnas.evaluate.head_probe import ProbeSettings, probe_class_head
+
+        recipe = request.recipe
+        settings = ProbeSettings(epochs=recipe.probe_epochs, lr=recipe.probe_lr)
+        report = probe_class_head(model, request.data_yaml, imgsz=request.imgsz, seed=seed, settings=settings)
+        state.result.inheritance = state.result.inheritance | {"head_probe": report.to_dict()}
+        return save_checkpoint(model, out)
 
 
 def _validate(state: _Run, weights: Path) -> Metrics:

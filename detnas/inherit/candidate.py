@@ -55,7 +55,7 @@ def inherit(
         model = copy.deepcopy(fresh)
         tally = transfer(model, genome.architecture.with_nc(nc), parent.model, parent.genome)
         result = summarize(tally, model, Path(parent.path).name)
-        result = replace(result, head_reset=parent.nc != nc)
+        result = replace(result, head_reset=not same_classes(parent.names, nc, names))
         if best is None or result.inherited_params > best[1].inherited_params:
             best = (model, result, tally, parent)
     assert best is not None
@@ -64,6 +64,20 @@ def inherit(
         done = reconstruct(model, parent.model, tally.pairs, images(), seed=seed)
         result = replace(result, reconstruction=done.to_dict())
     return model, result
+
+
+def same_classes(parent_names: dict[int, str], nc: int, names: dict[int, str] | None) -> bool:
+    """Whether the data's classes are the parent's: same count and, where the data names them, the same names in the
+    same order (case and spaces aside). Otherwise the parent's class predictions mean nothing for this data."""
+    if len(parent_names) != nc:
+        return False
+    if names is None:
+        return True
+
+    def norm(text: str) -> str:
+        return " ".join(str(text).lower().split())
+
+    return all(norm(parent_names.get(i, "")) == norm(names.get(i, "")) for i in range(nc))
 
 
 @torch.no_grad()
