@@ -63,12 +63,12 @@ class _Batch:
     targets: dict[str, torch.Tensor]
 
 
-@torch.no_grad()
 def _trained(detect: nn.Module, part: str) -> list[nn.Module]:
     """The module of each level's class branch that learns; the cache holds what enters it."""
     return [branch if part == "branch" else branch[-1] for branch in detect.cv3]
 
 
+@torch.no_grad()
 def _cache(model: nn.Module, data_yaml: Path, imgsz: int, settings: ProbeSettings, seed: int) -> list[_Batch]:
     from ultralytics.data import build_dataloader
 
