@@ -200,7 +200,16 @@ def plot_front(store: Store, path: Path) -> Path:
     for i, c in enumerate(seeded):
         label = "seeded baseline" if i == 0 else None
         ax.scatter([c.latency_ms], [c.score], marker="*", s=160, c="#1f77b4", zorder=5, label=label)
-        ax.annotate(c.origin[5:], (c.latency_ms, c.score), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        # Names of the slowest seeds go to the left of their star, so they stay inside the axes.
+        left = bool(done) and c.latency_ms > 0.5 * (min(d.latency_ms for d in done) + max(d.latency_ms for d in done))
+        ax.annotate(
+            c.origin[5:],
+            (c.latency_ms, c.score),
+            textcoords="offset points",
+            xytext=(-6, 4) if left else (6, 4),
+            ha="right" if left else "left",
+            fontsize=8,
+        )
     config = store.get_meta("config", {})
     recipe = config.get("recipe", {})
     size = "each at its own input size" if config.get("imgsizes") else f"{recipe.get('imgsz')} px"
