@@ -14,8 +14,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from detnas.search.report import plot_front  # noqa: E402
 from detnas.search.store import Store  # noqa: E402
 
-# (origin, score, latency ms): three seeds and a mutation close together, and a slow mutation far below them, like
-# the 0.212 candidate of a default search that the old figure lost in its lower-right corner.
+# (origin, score, latency ms): three seeds and a mutation close together, and a slow mutation far below them, in the
+# lower-right corner where the figure's legend used to sit (and near the edge autoscaling left).
 POINTS = [
     ("seed:yolo11n", 0.254, 100.0),
     ("seed:yolov8n", 0.267, 120.0),
