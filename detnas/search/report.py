@@ -185,9 +185,15 @@ def plot_front(store: Store, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    def padded(values: list[float]) -> tuple[float, float]:
+        """Limits holding every value with room for its marker: autoscaling left 5 % and the legend could cover it."""
+        low, high = min(values), max(values)
+        pad = 0.08 * (high - low) if high > low else 0.05 * abs(high) or 1.0
+        return low - pad, high + pad
+
     done = scored(store)
     front = front_candidates(store)
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
     ax.scatter([c.latency_ms for c in done], [c.score for c in done], s=18, c="#9a9a9a", label="candidates")
     if front:
         ax.plot([c.latency_ms for c in front], [c.score for c in front], "-o", c="#d62728", ms=5, label="Pareto front")
@@ -195,15 +201,28 @@ def plot_front(store: Store, path: Path) -> Path:
     for i, c in enumerate(seeded):
         label = "seeded baseline" if i == 0 else None
         ax.scatter([c.latency_ms], [c.score], marker="*", s=160, c="#1f77b4", zorder=5, label=label)
-        ax.annotate(c.origin[5:], (c.latency_ms, c.score), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        # Names of the slowest seeds go to the left of their star, so they stay inside the axes.
+        left = bool(done) and c.latency_ms > 0.5 * (min(d.latency_ms for d in done) + max(d.latency_ms for d in done))
+        ax.annotate(
+            c.origin[5:],
+            (c.latency_ms, c.score),
+            textcoords="offset points",
+            xytext=(-6, 4) if left else (6, 4),
+            ha="right" if left else "left",
+            fontsize=8,
+        )
     config = store.get_meta("config", {})
     recipe = config.get("recipe", {})
     size = "each at its own input size" if config.get("imgsizes") else f"{recipe.get('imgsz')} px"
     ax.set_xlabel(f"latency (ms, median, {config.get('latency_backend', 'torch')}, batch 1, {size})")
     ax.set_ylabel(score_label(config.get("proxy", "map")))
     ax.set_title(f"detnas {config.get('strategy', '')} search: {len(done)} trained candidates")
+    if done:  # every scored candidate inside the axes, whatever the spread (one far below the rest included)
+        ax.set_xlim(*padded([float(c.latency_ms) for c in done]))  # type: ignore[arg-type]
+        ax.set_ylim(*padded([float(c.score) for c in done]))  # type: ignore[arg-type]
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    # Beside the axes, not inside: slow, low-scoring candidates sit in the lower right, where the legend used to be.
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
