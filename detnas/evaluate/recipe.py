@@ -49,8 +49,8 @@ class Recipe:
     # The class-head probe (detnas.evaluate.head_probe) before training: "auto" when the data's classes are not the
     # parent's (the class predictions start fresh), "on" always for inheriting proxies, "off" never.
     head_probe: str = "auto"
-    probe_epochs: int = 10
-    probe_lr: float = 4e-3
+    probe_epochs: int = 30
+    probe_lr: float = 1e-2
 
     def __post_init__(self) -> None:
         checks = [
