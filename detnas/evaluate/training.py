@@ -108,7 +108,10 @@ def proxy_train(
     else:
         model = YOLO(str(arch_yaml), task="detect")
         if init_weights is not None:
-            model.load(str(init_weights))
+            # The starting network itself, not the YAML with weights copied in: the YAML's Detect head is built for
+            # its own class count, so on data with other classes Model.load would drop every class-branch weight
+            # whose width depends on it (YOLO11n: hidden 80 for 80 classes, 64 for 4) and train those from random.
+            model = YOLO(str(init_weights), task="detect")
     if recipe.time_limit_s is not None:
         limit = float(recipe.time_limit_s)
 
