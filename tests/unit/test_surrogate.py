@@ -11,7 +11,7 @@ import pytest
 from detnas.search.surrogate import Featurizer, cross_validate, fit_forest, load_rows
 from detnas.space import SearchSpace, anchored_space
 
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "surrogate_evaluations.jsonl"
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "surrogate_evaluations.jsonl"
 
 
 def test_anchor_has_no_changes_and_a_shrunk_width_is_seen() -> None:
