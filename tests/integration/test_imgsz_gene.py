@@ -94,7 +94,7 @@ def test_a_sized_design_predicts_at_its_size_by_default(tmp_path):
     from detnas.inherit.candidate import inherit, save_checkpoint
     from detnas.inherit.checkpoint import load_parent
     from detnas.models import load_model
-    from tests.conftest import shared_checkpoint
+    from tests.helpers import shared_checkpoint
 
     parent = load_parent(shared_checkpoint("yolo11n.pt"))
     model, _ = inherit(parent.genome.with_imgsz(352), [parent], nc=80, names=parent.model.names)
