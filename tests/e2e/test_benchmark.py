@@ -16,8 +16,6 @@ from detnas.cli import build_parser
 from detnas.models import litert_available
 from tests.helpers import TINY_FLAGS, detnas, shared_checkpoint
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def tiny_search(coco8: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -29,6 +27,7 @@ def tiny_search(coco8: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_benchmark_end_to_end(tiny_search: Path, datasets: Path, tmp_path: Path, make_yolo_asset) -> None:
     weights = tmp_path / "weights"
     make_yolo_asset(weights / "yolo11n.pt")
@@ -122,6 +121,7 @@ def _benchmark(*args: str) -> subprocess.CompletedProcess:
     return detnas("benchmark", *args, "--imgsz", "64", "--runs", "2", "--warmup", "0", "--baselines")
 
 
+@pytest.mark.slow
 def test_benchmark_of_a_bad_checkpoint_fails_in_one_line(
     bad_checkpoint, one_error_line, coco8: Path, tmp_path: Path
 ) -> None:
@@ -133,6 +133,7 @@ def test_benchmark_of_a_bad_checkpoint_fails_in_one_line(
     assert [r["status"] for r in rows] == ["unavailable"] and bad_checkpoint.says in rows[0]["reason"]
 
 
+@pytest.mark.slow
 def test_benchmark_keeps_going_past_a_bad_checkpoint(shared_yolo11n: Path, coco8: Path, tmp_path: Path) -> None:
     """One model measured, one corrupt: the table holds both (the corrupt one with its reason) and the exit is 0."""
     data = shared_yolo11n.read_bytes()

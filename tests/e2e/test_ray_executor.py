@@ -132,6 +132,7 @@ def test_search_runs_two_candidates_at_once(coco8: Path, tmp_path: Path) -> None
     assert all(a[2] != b[2] for a, b in overlaps)  # in two Ray worker processes
 
 
+@pytest.mark.slow
 @needs_ray
 def test_private_instance_stays_on_loopback(coco8: Path, tmp_path: Path) -> None:
     import ray

@@ -15,7 +15,6 @@ from detnas.search.loop import RunFolderLock, Search, SearchConfig
 from detnas.search.store import Store
 from tests.helpers import TINY_FLAGS, detnas, detnas_argv, kill_mid_candidate, tiny_recipe
 
-pytestmark = pytest.mark.slow
 TINY = [*TINY_FLAGS, "--proxy", "tse"]  # store mechanics: from scratch
 
 
@@ -27,6 +26,7 @@ def finished_search(coco8: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return out
 
 
+@pytest.mark.slow
 def test_search_writes_every_output(finished_search: Path, coco8: Path) -> None:
     from ultralytics import YOLO
 
@@ -56,6 +56,7 @@ def test_search_writes_every_output(finished_search: Path, coco8: Path) -> None:
         assert len(trained.predict(str(image), imgsz=64, verbose=False)) == 1
 
 
+@pytest.mark.slow
 def test_report_command_rebuilds_outputs(finished_search: Path) -> None:
     (finished_search / "pareto.csv").unlink()
     result = detnas("report", str(finished_search))
@@ -64,6 +65,7 @@ def test_report_command_rebuilds_outputs(finished_search: Path) -> None:
     assert (finished_search / "pareto.csv").is_file()
 
 
+@pytest.mark.slow
 def test_second_process_on_same_folder_is_refused(finished_search: Path) -> None:
     with RunFolderLock(finished_search):
         result = detnas("search", "--resume", str(finished_search))
@@ -71,6 +73,7 @@ def test_second_process_on_same_folder_is_refused(finished_search: Path) -> None
     assert "in use" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_new_search_over_existing_one_is_refused(finished_search: Path, coco8: Path) -> None:
     result = detnas("search", "--data", str(coco8), "--out", str(finished_search), *TINY)
     assert result.returncode == 1
@@ -84,6 +87,7 @@ def test_bad_data_is_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "run" / "search.sqlite").exists()
 
 
+@pytest.mark.slow
 def test_constraints_are_checked_before_training(coco8: Path, tmp_path: Path) -> None:
     from detnas.search.config import Constraints
 
@@ -106,6 +110,7 @@ def test_constraints_are_checked_before_training(coco8: Path, tmp_path: Path) ->
     assert len(trained) == 1 and trained[0].params <= 3_000_000
 
 
+@pytest.mark.slow
 def test_search_whose_every_candidate_fails_stops(coco8: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = detnas(
@@ -132,6 +137,7 @@ def test_search_whose_every_candidate_fails_stops(coco8: Path, tmp_path: Path) -
     assert all("timeout" in c.error for c in failed)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9_loses_and_repeats_nothing(coco8: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = ["search", "--data", str(coco8), "--out", str(out), "--evaluations", "4", "--population", "2", *TINY]

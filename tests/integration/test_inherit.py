@@ -22,6 +22,8 @@ from detnas.inherit.transfer import Map, select
 from detnas.neck_space import NeckGenome
 from tests.helpers import TINY_FLAGS, detnas
 
+pytestmark = pytest.mark.slow
+
 
 def _checkpoint(name: str) -> Path:
     root = datasets_dir()

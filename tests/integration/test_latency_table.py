@@ -136,6 +136,7 @@ def test_other_backend_or_space_version_is_refused(table_path: Path, tmp_path: P
         new_table(backend="onnx", threads=2, clock="cpu")  # other threads' work would be left out
 
 
+@pytest.mark.slow
 def test_cpu_clock_layers_agree_with_wall_clock_order(tmp_path: Path) -> None:
     """The CPU clock times the same work: a 4x larger feature map costs more on it, and it is never zero."""
     table = new_table(backend="onnx", threads=1, warmup=1, runs=5, clock="cpu")
@@ -145,6 +146,7 @@ def test_cpu_clock_layers_agree_with_wall_clock_order(tmp_path: Path) -> None:
     assert load_table(tmp_path / "cpu.json").clock == "cpu"
 
 
+@pytest.mark.slow
 def test_cli_build_resume_and_predict(table_path: Path, tmp_path: Path) -> None:
     arch = write_yaml(yolo11n(), tmp_path / "arch.yaml")
     out = tmp_path / "t.json"

@@ -80,6 +80,7 @@ def test_real_batches_cycle_a_small_split(batches: list[dict]) -> None:
     assert sum(len(b["cls"]) for b in batches) > 0  # real labels come along (ZiCo needs them)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SCORES))
 def test_training_free_scores_are_finite_and_deterministic(name: str, batches: list[dict], tmp_path: Path) -> None:
     arch = write_yaml(yolo11n(), tmp_path / "a.yaml")
@@ -88,6 +89,7 @@ def test_training_free_scores_are_finite_and_deterministic(name: str, batches: l
     assert training_free_score(name, arch, 80, batches) == pytest.approx(first, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_training_free_scores_see_capacity(batches: list[dict], tmp_path: Path) -> None:
     small, large = write_yaml(yolo11n(), tmp_path / "s.yaml"), write_yaml(parent_genome(), tmp_path / "l.yaml")
     assert training_free_score("params", small, 80, batches) == 2_624_080
@@ -133,6 +135,7 @@ def test_parent_genome_is_pinned() -> None:
     assert stages == [(96, 96), (160, 160), (256, 256), (512, 512)]
 
 
+@pytest.mark.slow
 def test_inheritance_from_a_parent_folder(parent_folder: Path) -> None:
     """YOLO11n from the parent: most of it inherited, channels and BN statistics travel together, the 3x3 kernel is
     the centre of the parent's 5x5, head branches keep their pyramid level, and the same seed gives the same start."""
@@ -163,6 +166,7 @@ def test_inheritance_from_a_parent_folder(parent_folder: Path) -> None:
     assert all(torch.equal(value, c[key]) for key, value in again.state_dict().items())
 
 
+@pytest.mark.slow
 def test_inherit_proxy_trains_from_the_parent(coco8: Path, tmp_path: Path) -> None:
     """`detnas parent train`, then the inherit proxy: with a vanishing learning rate the trained weights must still be
     the inherited ones, which proves training started from them (and not from scratch)."""
@@ -203,6 +207,7 @@ def test_inherit_without_parent_is_one_line(coco8: Path, tmp_path: Path) -> None
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow
 def test_parent_training_resumes_after_kill(coco8: Path, tmp_path: Path) -> None:
     out = tmp_path / "parent"
     args = ["parent", "train", "--data", str(coco8), "--out", str(out), "--epochs", "6", "--imgsz", "64"]
@@ -235,6 +240,7 @@ def test_parent_training_resumes_after_kill(coco8: Path, tmp_path: Path) -> None
 # ---- validation loss ----
 
 
+@pytest.mark.slow
 def test_validation_loss_of_a_trained_checkpoint(coco8: Path, tmp_path: Path) -> None:
     from detnas.proxies.val_loss import validation_loss
 
@@ -250,6 +256,7 @@ def test_validation_loss_of_a_trained_checkpoint(coco8: Path, tmp_path: Path) ->
 # ---- proxies in the worker and the search ----
 
 
+@pytest.mark.slow
 def test_training_free_proxy_skips_training(coco8: Path, tmp_path: Path) -> None:
     arch = write_yaml(yolo11n(), tmp_path / "a.yaml")
     ev = evaluate_candidate(

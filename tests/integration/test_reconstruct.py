@@ -18,6 +18,8 @@ from detnas.inherit.transfer import transfer
 from detnas.proxies.training_free import real_batches
 from tests.helpers import shared_checkpoint
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def parent():

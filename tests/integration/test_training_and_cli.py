@@ -32,6 +32,7 @@ def test_cli_space_info_prints_size() -> None:
     assert info["size"] == SearchSpace().size()
 
 
+@pytest.mark.slow
 def test_cli_space_sample_writes_yaml_and_json(tmp_path: Path) -> None:
     result = detnas("space", "sample", "--n", "4", "--seed", "0", "--out", str(tmp_path), installed=True)
     assert result.returncode == 0, result.stderr
@@ -46,6 +47,7 @@ def test_cli_space_sample_writes_yaml_and_json(tmp_path: Path) -> None:
     assert sorted(p.name for p in again.glob("*.yaml")) == [p.name for p in yamls]  # seeded
 
 
+@pytest.mark.slow
 def test_cli_space_show_writes_named_design(tmp_path: Path) -> None:
     out = tmp_path / "y11.yaml"
     result = detnas("space", "show", "yolo11n", "--out", str(out), installed=True)

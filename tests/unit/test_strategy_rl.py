@@ -39,6 +39,7 @@ def test_proposals_are_valid_new_genomes_seeds_first(space: SearchSpace) -> None
             assert strategy.decisions(trial.genome)[0][0] == "anchor"  # inside one of the anchors' families
 
 
+@pytest.mark.slow
 def test_policy_moves_toward_the_rewarded_choice() -> None:
     space = anchored_space()
     strategy = ReinforceSearch(space)
@@ -54,6 +55,7 @@ def test_policy_moves_toward_the_rewarded_choice() -> None:
     assert late >= 20 and late > early + 5, (early, late)  # 5-6 of 30 by chance
 
 
+@pytest.mark.slow
 def test_unrewarded_gene_stays_near_uniform() -> None:
     """The same run must not move the genes the reward ignores much: the learning signal, not drift, moves the policy.
 

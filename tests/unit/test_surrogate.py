@@ -46,6 +46,7 @@ def test_forest_learns_a_threshold_and_generalises() -> None:
     assert abs(np.corrcoef(shuffled, y[150:])[0, 1]) < 0.5  # no signal in, none out
 
 
+@pytest.mark.slow
 def test_cross_validation_on_the_real_evaluations() -> None:
     if not RESULTS.is_file():
         pytest.skip(f"{RESULTS} is missing: run benchmarks/surrogate_data.py")
