@@ -6,7 +6,7 @@
 # declared dependencies and then given the run-time imports it actually needs.
 #
 # usage: scripts/install_yolonas.sh [VENV]   (default: .venv-yolonas beside this repository's pyproject.toml)
-# test:  YOLO_OFFLINE=1 YOLO_AUTOINSTALL=false VENV/bin/python -m pytest tests/test_yolonas.py
+# test:  YOLO_OFFLINE=1 YOLO_AUTOINSTALL=false VENV/bin/python -m pytest tests/integration/test_yolonas.py
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${1:-$repo/.venv-yolonas}"

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-# Never let Ultralytics pip-install or download anything during tests.
-os.environ.setdefault("YOLO_OFFLINE", "1")
-os.environ.setdefault("YOLO_AUTOINSTALL", "false")
-os.environ.setdefault("YOLO_VERBOSE", "false")
+# tests/helpers.py sets the test environment (offline, no auto-install) on import: it comes before any detnas import.
+pytest.register_assert_rewrite("tests.helpers")
+from tests.helpers import shared_checkpoint  # noqa: E402
 
+# isort: split
 from detnas.datasets import DATASETS_ENV, datasets_dir  # noqa: E402
 
 
@@ -75,15 +75,6 @@ class BadCheckpoint:
     kind: str
     path: Path
     says: str
-
-
-def shared_checkpoint(name: str = "yolo11n.pt") -> Path:
-    """A COCO-trained checkpoint beside the shared datasets (``<datasets>/../weights/pt``); skips where absent."""
-    root = datasets_dir()
-    path = root.parent / "weights" / "pt" / name if root is not None else None
-    if path is None or not path.is_file():
-        pytest.skip(f"COCO-trained {name} not found ({path or 'no shared datasets folder'})")
-    return path
 
 
 def _write_bad_checkpoint(kind: str, path: Path) -> Path:

@@ -8,19 +8,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ENV = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
-
-
-def _detnas(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "detnas", *args], capture_output=True, text=True, env=ENV, timeout=600)
+from tests.helpers import detnas
 
 
 @pytest.fixture
@@ -46,7 +40,7 @@ def test_readable_images_are_predicted_and_bad_ones_named(
     shared_yolo11n: Path, images: dict[str, Path], tmp_path: Path
 ) -> None:
     out = tmp_path / "pred"
-    result = _detnas("predict", str(shared_yolo11n), str(images["good"].parent), "--out", str(out))
+    result = detnas("predict", str(shared_yolo11n), str(images["good"].parent), "--out", str(out))
     assert result.returncode == 1, result.stderr[-3000:]
 
     errors = _errors(result)

@@ -1,7 +1,7 @@
 """YOLO-NAS through ultralytics.NAS: opt-in, needs super-gradients (see scripts/install_yolonas.sh).
 
 Run with:  scripts/install_yolonas.sh .venv-yolonas && \\
-           YOLO_OFFLINE=1 YOLO_AUTOINSTALL=false .venv-yolonas/bin/python -m pytest tests/test_yolonas.py
+           YOLO_OFFLINE=1 YOLO_AUTOINSTALL=false .venv-yolonas/bin/python -m pytest tests/integration/test_yolonas.py
 
 No pre-trained YOLO-NAS weights can be fetched here, so the test builds YOLO-NAS-S with super-gradients (random init),
 sets the 80 COCO class names and saves the whole module with torch.save, which is how the official yolo_nas_s.pt

@@ -72,6 +72,7 @@ def _assert_one_line_naming(info: pytest.ExceptionInfo, path: Path) -> str:
 # ---- shipped checkpoints and stock designs ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["yolo11n", "yolov8n", "yolov5nu"])
 def test_shipped_checkpoints_are_recognised_exactly(name: str) -> None:
     path = _weights_dir() / f"{name}.pt"
@@ -88,6 +89,7 @@ def test_shipped_checkpoints_are_recognised_exactly(name: str) -> None:
     assert _params(parent.model) == STOCK_PARAMS[name]
 
 
+@pytest.mark.slow
 def test_recognition_does_not_depend_on_the_file_name(tmp_path: Path) -> None:
     source = _weights_dir() / "yolov5nu.pt"
     if not source.is_file():
@@ -98,6 +100,7 @@ def test_recognition_does_not_depend_on_the_file_name(tmp_path: Path) -> None:
     assert load_parent(renamed).genome == designs.yolov5nu()  # no parent folder around it: plain checkpoint
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["yolo11s", "yolov8s", "yolov5su"])
 def test_s_models_saved_from_stock_yaml_are_recognised(name: str, tmp_path: Path) -> None:
     from ultralytics import YOLO
@@ -114,6 +117,7 @@ def test_s_models_saved_from_stock_yaml_are_recognised(name: str, tmp_path: Path
     assert load_parent_checkpoint(plain).genome == getattr(designs, name)()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(STOCK_PARAMS))
 def test_named_designs_build_with_stock_parameter_counts(name: str) -> None:
     from ultralytics import YOLO
@@ -149,6 +153,7 @@ def test_ids_of_existing_designs_are_unchanged() -> None:
     assert data["backbone"]["stem_kernel"] == 6 and data["neck"]["lateral"] is True
 
 
+@pytest.mark.slow
 def test_sampled_genomes_are_recognised_from_their_models() -> None:
     rng = random.Random(5)
     for _ in range(12):
@@ -248,7 +253,13 @@ def _torch_save(path: Path, obj: object) -> Path:
     return path
 
 
-@pytest.mark.parametrize("case", sorted(BAD_FILES))
+# The cases that build a model to save it run in the full suite only (5-10 s each on 2 cores).
+BUILDS_A_MODEL = {"classification", "segmentation", "attention", "too wide", "relu"}
+
+
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, marks=pytest.mark.slow) if c in BUILDS_A_MODEL else c for c in sorted(BAD_FILES)]
+)
 def test_bad_checkpoints_give_one_line_errors_naming_the_file(case: str, tmp_path: Path, saved_yolo11n: Path) -> None:
     path = BAD_FILES[case](tmp_path, saved_yolo11n)
     with pytest.raises(CheckpointError) as info:
@@ -289,6 +300,7 @@ def _parent_folder(root: Path, genome: ArchGenome, *, complete: bool = True) -> 
     return folder
 
 
+@pytest.mark.slow
 def test_parent_folder_uses_its_manifest_and_verifies_shapes(tmp_path: Path) -> None:
     genome = _ghost_genome()
     folder = _parent_folder(tmp_path, genome)
@@ -401,6 +413,7 @@ def _fields(backbone: BackboneGenome) -> dict:
     return {name: getattr(backbone, name) for name in backbone.__dataclass_fields__}
 
 
+@pytest.mark.slow
 def test_genomes_with_new_genes_build_with_stock_yolo_and_run(tmp_path: Path) -> None:
     from ultralytics import YOLO
 
@@ -423,6 +436,7 @@ def test_genomes_with_new_genes_build_with_stock_yolo_and_run(tmp_path: Path) ->
         assert torch.isfinite(preds).all()
 
 
+@pytest.mark.slow
 def test_c3ghost_builds_at_every_channel_value() -> None:
     from ultralytics.nn.modules.block import C3Ghost
 

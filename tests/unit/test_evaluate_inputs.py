@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ import yaml
 
 from detnas.cli import main
 from detnas.evaluate import InputError, Recipe, check_arch_yaml, prepare_data
+from tests.helpers import detnas
 
 NAMES = {0: "person", 1: "bicycle", 2: "car"}
 
@@ -110,9 +109,9 @@ def test_cli_prints_one_error_line_and_exits_2(tiny_data: Path, tmp_path: Path, 
 
 
 def test_cli_help():
-    out = subprocess.run(
-        [sys.executable, "-m", "detnas", "evaluate", "--help"], capture_output=True, text=True, check=True
-    ).stdout
+    result = detnas("evaluate", "--help")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
     for flag in (
         "--data",
         "--epochs",

@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
-import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,28 +13,20 @@ from detnas.errors import SearchError
 from detnas.proxies import CPU_DEFAULT_PROXY
 from detnas.search.loop import RunFolderLock, Search, SearchConfig
 from detnas.search.store import Store
+from tests.helpers import TINY_FLAGS, detnas, detnas_argv, kill_mid_candidate, tiny_recipe
 
-pytestmark = pytest.mark.slow
-ENV = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
-TINY = ["--epochs", "1", "--imgsz", "64", "--batch", "4", "--proxy", "tse"]  # store mechanics: from scratch
-
-
-def _detnas(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "detnas.cli", *args], capture_output=True, text=True, env=ENV, timeout=timeout
-    )
+TINY = [*TINY_FLAGS, "--proxy", "tse"]  # store mechanics: from scratch
 
 
 @pytest.fixture(scope="module")
 def finished_search(coco8: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("search") / "run"
-    result = _detnas(
-        "search", "--data", str(coco8), "--out", str(out), "--evaluations", "3", "--population", "2", *TINY
-    )
+    result = detnas("search", "--data", str(coco8), "--out", str(out), "--evaluations", "3", "--population", "2", *TINY)
     assert result.returncode == 0, result.stderr[-3000:]
     return out
 
 
+@pytest.mark.slow
 def test_search_writes_every_output(finished_search: Path, coco8: Path) -> None:
     from ultralytics import YOLO
 
@@ -69,36 +56,39 @@ def test_search_writes_every_output(finished_search: Path, coco8: Path) -> None:
         assert len(trained.predict(str(image), imgsz=64, verbose=False)) == 1
 
 
+@pytest.mark.slow
 def test_report_command_rebuilds_outputs(finished_search: Path) -> None:
     (finished_search / "pareto.csv").unlink()
-    result = _detnas("report", str(finished_search))
+    result = detnas("report", str(finished_search))
     assert result.returncode == 0, result.stderr
     assert f"| id | score ({CPU_DEFAULT_PROXY}) | mAP50-95 |" in result.stdout
     assert (finished_search / "pareto.csv").is_file()
 
 
+@pytest.mark.slow
 def test_second_process_on_same_folder_is_refused(finished_search: Path) -> None:
     with RunFolderLock(finished_search):
-        result = _detnas("search", "--resume", str(finished_search))
+        result = detnas("search", "--resume", str(finished_search))
     assert result.returncode == 1
     assert "in use" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_new_search_over_existing_one_is_refused(finished_search: Path, coco8: Path) -> None:
-    result = _detnas("search", "--data", str(coco8), "--out", str(finished_search), *TINY)
+    result = detnas("search", "--data", str(coco8), "--out", str(finished_search), *TINY)
     assert result.returncode == 1
     assert "--resume" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_bad_data_is_one_line(tmp_path: Path) -> None:
-    result = _detnas("search", "--data", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "run"))
+    result = detnas("search", "--data", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "run"))
     assert result.returncode == 2
     assert "missing.yaml" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "run" / "search.sqlite").exists()
 
 
+@pytest.mark.slow
 def test_constraints_are_checked_before_training(coco8: Path, tmp_path: Path) -> None:
-    from detnas.evaluate import Recipe
     from detnas.search.config import Constraints
 
     config = SearchConfig(
@@ -106,7 +96,7 @@ def test_constraints_are_checked_before_training(coco8: Path, tmp_path: Path) ->
         evaluations=1,
         population=2,
         seeds=("yolov8n",),
-        recipe=Recipe(epochs=1, imgsz=64, batch=4),
+        recipe=tiny_recipe(),
         constraints=Constraints(max_params=3_000_000),
     )
     search = Search.create(tmp_path / "run", config)
@@ -120,9 +110,10 @@ def test_constraints_are_checked_before_training(coco8: Path, tmp_path: Path) ->
     assert len(trained) == 1 and trained[0].params <= 3_000_000
 
 
+@pytest.mark.slow
 def test_search_whose_every_candidate_fails_stops(coco8: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    result = _detnas(
+    result = detnas(
         "search",
         "--data",
         str(coco8),
@@ -146,38 +137,12 @@ def test_search_whose_every_candidate_fails_stops(coco8: Path, tmp_path: Path) -
     assert all("timeout" in c.error for c in failed)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9_loses_and_repeats_nothing(coco8: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = ["search", "--data", str(coco8), "--out", str(out), "--evaluations", "4", "--population", "2", *TINY]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "detnas.cli", *args], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
     db = out / "search.sqlite"
-    deadline = time.monotonic() + 600
-    killed_during = None
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.3)
-            if not db.exists():
-                continue
-            try:
-                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-                done = con.execute("SELECT COUNT(*) FROM candidates WHERE status = 'done'").fetchone()[0]
-                running = con.execute(
-                    "SELECT genome_id FROM candidates WHERE status = 'running' AND started_at < ?", (time.time() - 1.5,)
-                ).fetchone()
-                con.close()
-            except sqlite3.Error:
-                continue
-            if done >= 1 and running:
-                proc.send_signal(signal.SIGKILL)  # the driver dies mid-training of `running`
-                killed_during = running[0]
-                break
-    finally:
-        if proc.poll() is None and killed_during is None:
-            proc.kill()
-        proc.wait(timeout=30)
-    assert killed_during is not None, "the search finished or stalled before it could be killed mid-candidate"
+    killed_during, _ = kill_mid_candidate(detnas_argv(*args), db, after_done=1)
     time.sleep(2)
     assert not _workers_writing_into(out), "a training worker outlived its killed search"
     before = Store(db)
@@ -185,7 +150,7 @@ def test_resume_after_kill_9_loses_and_repeats_nothing(coco8: Path, tmp_path: Pa
     assert before.get(killed_during).status == "running"
     before.close()
 
-    result = _detnas("search", "--resume", str(out))
+    result = detnas("search", "--resume", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     after = Store(db)
     trained = after.candidates("done", "failed")
@@ -196,6 +161,29 @@ def test_resume_after_kill_9_loses_and_repeats_nothing(coco8: Path, tmp_path: Pa
         assert (row.evaluation_json, row.finish_order, row.attempts) == (evaluation, order, 1)  # kept, not re-run
     interrupted = after.get(killed_during)
     assert interrupted.status in ("done", "failed") and interrupted.attempts == 2  # re-run once
+
+
+@pytest.mark.slow
+def test_cli_rl_search_resumes_after_kill_9(coco8: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["search", "--strategy", "rl", "--data", str(coco8), "--out", str(out), "--evaluations", "4", *TINY]
+    db = out / "search.sqlite"
+    killed_during, _ = kill_mid_candidate(detnas_argv(*args), db, after_done=2)
+    before = Store(db)
+    policy_before = before.strategy_state("policy")
+    assert policy_before is not None and policy_before["processed"], "the policy was not saved with its proposals"
+    assert before.get_meta("config")["strategy"] == "rl"
+    before.close()
+
+    result = detnas("search", "--resume", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = Store(db)
+    assert len(after.candidates("done", "failed")) == 4
+    assert len({c.genome_id for c in after.candidates()}) == len(after.candidates())
+    assert after.get(killed_during).attempts == 2
+    policy_after = after.strategy_state("policy")
+    # the resumed policy continued the saved one: what it had learned from is a prefix of what it learns from now
+    assert policy_after["processed"][: len(policy_before["processed"])] == policy_before["processed"]
 
 
 def _workers_writing_into(folder: Path) -> list[int]:

@@ -7,7 +7,6 @@ import importlib.util
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -18,16 +17,15 @@ from pathlib import Path
 import pytest
 
 from detnas.designs import named_design
-from detnas.evaluate import Recipe
 from detnas.search.executor import Evaluator, Job
 from detnas.search.loop import Search, SearchConfig
 from detnas.search.ray_executor import RAY_MISSING, ExecutorSpec, RayExecutor, attempt_record, make_executor
 from detnas.search.store import Store
+from tests.helpers import ENV, TINY_RECIPE, detnas, kill_mid_candidate, tiny_recipe
 
 HAS_RAY = importlib.util.find_spec("ray") is not None
 needs_ray = pytest.mark.skipif(not HAS_RAY, reason="ray is not installed (pip install 'detnas[ray]')")
-ENV = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
-TINY = Recipe(epochs=1, imgsz=64, batch=4)
+TINY = tiny_recipe()
 
 
 @pytest.fixture(autouse=True)
@@ -80,9 +78,7 @@ def test_missing_ray_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 
 
 def test_cli_without_ray_says_how_to_install(tmp_path: Path) -> None:
-    help_text = subprocess.run(
-        [sys.executable, "-m", "detnas.cli", "search", "--help"], capture_output=True, text=True, env=ENV
-    ).stdout
+    help_text = detnas("search", "--help").stdout
     if "--executor" not in help_text:
         pytest.skip("detnas search has no --executor flag yet")
     code = (
@@ -136,11 +132,12 @@ def test_search_runs_two_candidates_at_once(coco8: Path, tmp_path: Path) -> None
     assert all(a[2] != b[2] for a, b in overlaps)  # in two Ray worker processes
 
 
+@pytest.mark.slow
 @needs_ray
 def test_private_instance_stays_on_loopback(coco8: Path, tmp_path: Path) -> None:
     import ray
 
-    executor = RayExecutor(Evaluator(data=coco8, recipe=Recipe(epochs=1, imgsz=64, batch=4)), workers=1)
+    executor = RayExecutor(Evaluator(data=coco8, recipe=tiny_recipe()), workers=1)
     executor.start()
     try:
         assert ray.util.get_node_ip_address() == "127.0.0.1"  # nothing listens on the machine's network address
@@ -221,7 +218,7 @@ def test_killed_ray_worker_is_retried_from_a_clean_workdir(coco8: Path, tmp_path
     assert killed["children"] and not any(_alive(pid) for pid in killed["children"])  # no orphan training
 
 
-DRIVER = """
+DRIVER = f"""
 import sys
 from pathlib import Path
 from detnas.evaluate import Recipe
@@ -232,7 +229,7 @@ out, data = Path(sys.argv[1]), sys.argv[2]
 if (out / "search.sqlite").exists():
     search = Search.open(out)
 else:
-    config = SearchConfig(data=data, evaluations=3, population=2, recipe=Recipe(epochs=1, imgsz=64, batch=4))
+    config = SearchConfig(data=data, evaluations=3, population=2, recipe=Recipe(**{TINY_RECIPE!r}))
     search = Search.create(out, config)
 search.executor = RayExecutor(search.evaluator, workers=2)
 search.run(progress=None)
@@ -271,36 +268,15 @@ def _holding_session_of(driver_pid: int) -> list[int]:
 @pytest.mark.slow
 def test_driver_killed_and_resumed_loses_nothing(coco8: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", DRIVER, str(out), str(coco8)],
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     db = out / "search.sqlite"
-    killed_during = None
-    deadline = time.monotonic() + 300
-    try:
-        while time.monotonic() < deadline and proc.poll() is None and killed_during is None:
-            time.sleep(0.2)
-            try:
-                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-                done = con.execute("SELECT COUNT(*) FROM candidates WHERE status = 'done'").fetchone()[0]
-                running = [r[0] for r in con.execute("SELECT genome_id FROM candidates WHERE status = 'running'")]
-                con.close()
-            except sqlite3.Error:
-                continue
-            for genome_id in running:
-                workdir = out / "candidates" / genome_id / "eval"
-                if done >= 1 and attempt_record(workdir) and (workdir / "progress.json").exists():
-                    proc.send_signal(signal.SIGKILL)  # the driver dies while a Ray worker trains `genome_id`
-                    killed_during = genome_id
-                    break
-    finally:
-        if proc.poll() is None and killed_during is None:
-            proc.kill()
-        proc.wait(timeout=30)
-    assert killed_during is not None, "the search finished or stalled before it could be killed mid-candidate"
+
+    def training(genome_id: str) -> bool:  # a Ray worker has started and reported progress on `genome_id`
+        workdir = out / "candidates" / genome_id / "eval"
+        return bool(attempt_record(workdir)) and (workdir / "progress.json").exists()
+
+    driver = [sys.executable, "-c", DRIVER, str(out), str(coco8)]
+    # the driver dies while a Ray worker trains `killed_during`
+    killed_during, proc = kill_mid_candidate(driver, db, running_for=None, ready=training, poll=0.2, deadline=300)
     time.sleep(3)
     worker_pid = attempt_record(out / "candidates" / killed_during / "eval")["pid"]
     try:

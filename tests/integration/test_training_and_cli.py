@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,35 +10,31 @@ from pathlib import Path
 import pytest
 
 from detnas.architecture import genome_from_yaml
+from tests.helpers import ENV, TINY_RECIPE, detnas
 
-ENV = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
-
-
-def _detnas(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    exe = shutil.which("detnas") or sys.executable
-    cmd = [exe, *args] if exe.endswith("detnas") else [exe, "-m", "detnas.cli", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=cwd, timeout=600)
+# installed=True: the `detnas` command as a user runs it, where it is on the PATH (else `python -m detnas`).
 
 
 def test_cli_help_on_every_command() -> None:
     for args in ([], ["space"], ["space", "info"], ["space", "sample"], ["space", "show"]):
-        result = _detnas(*args, "--help")
+        result = detnas(*args, "--help", installed=True)
         assert result.returncode == 0, result.stderr
         assert "usage: detnas" in result.stdout
 
 
 def test_cli_space_info_prints_size() -> None:
-    result = _detnas("space", "info")
+    result = detnas("space", "info", installed=True)
     assert result.returncode == 0, result.stderr
     assert "search space size:" in result.stdout
-    info = json.loads(_detnas("space", "info", "--json").stdout)
+    info = json.loads(detnas("space", "info", "--json", installed=True).stdout)
     from detnas.space import SearchSpace
 
     assert info["size"] == SearchSpace().size()
 
 
+@pytest.mark.slow
 def test_cli_space_sample_writes_yaml_and_json(tmp_path: Path) -> None:
-    result = _detnas("space", "sample", "--n", "4", "--seed", "0", "--out", str(tmp_path))
+    result = detnas("space", "sample", "--n", "4", "--seed", "0", "--out", str(tmp_path), installed=True)
     assert result.returncode == 0, result.stderr
     yamls = sorted(tmp_path.glob("*.yaml"))
     assert len(yamls) == 4
@@ -49,20 +43,21 @@ def test_cli_space_sample_writes_yaml_and_json(tmp_path: Path) -> None:
         assert record["id"] == path.stem == genome_from_yaml(path).id
         assert record["params"] > 100_000 and record["gflops"] > 0 and record["imgsz"] == 640
     again = tmp_path / "again"
-    _detnas("space", "sample", "--n", "4", "--seed", "0", "--out", str(again))
+    detnas("space", "sample", "--n", "4", "--seed", "0", "--out", str(again), installed=True)
     assert sorted(p.name for p in again.glob("*.yaml")) == [p.name for p in yamls]  # seeded
 
 
+@pytest.mark.slow
 def test_cli_space_show_writes_named_design(tmp_path: Path) -> None:
     out = tmp_path / "y11.yaml"
-    result = _detnas("space", "show", "yolo11n", "--out", str(out))
+    result = detnas("space", "show", "yolo11n", "--out", str(out), installed=True)
     assert result.returncode == 0, result.stderr
     assert "2,624,080" in result.stdout
     assert genome_from_yaml(out).id == "ab91681c8a48"
 
 
 def test_cli_bad_input_is_one_line(tmp_path: Path) -> None:
-    result = _detnas("space", "show", "yolo99")
+    result = detnas("space", "show", "yolo99", installed=True)
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
 
@@ -71,7 +66,7 @@ def test_cli_bad_input_is_one_line(tmp_path: Path) -> None:
 def test_one_training_step_with_stock_yolo_cli(coco8: Path, tmp_path: Path) -> None:
     """`yolo train model=<sampled>.yaml data=coco8.yaml epochs=1 imgsz=64 device=cpu` accepts a detnas YAML."""
     samples = tmp_path / "samples"
-    assert _detnas("space", "sample", "--n", "1", "--seed", "0", "--out", str(samples)).returncode == 0
+    assert detnas("space", "sample", "--n", "1", "--seed", "0", "--out", str(samples), installed=True).returncode == 0
     arch = next(samples.glob("*.yaml"))
     yolo = Path(sys.executable).with_name("yolo")
     result = subprocess.run(
@@ -80,9 +75,7 @@ def test_one_training_step_with_stock_yolo_cli(coco8: Path, tmp_path: Path) -> N
             "train",
             f"model={arch}",
             f"data={coco8}",
-            "epochs=1",
-            "imgsz=64",
-            "batch=4",
+            *(f"{name}={value}" for name, value in TINY_RECIPE.items()),
             "device=cpu",
             "workers=0",
             "plots=False",
@@ -120,9 +113,7 @@ def test_training_step_through_python_api(coco8: Path, tmp_path: Path) -> None:
     model = YOLO(str(arch))
     model.train(
         data=str(coco8),
-        epochs=1,
-        imgsz=64,
-        batch=4,
+        **TINY_RECIPE,
         device="cpu",
         workers=0,
         plots=False,

@@ -16,7 +16,9 @@ from detnas.inherit.checkpoint import load_parent
 from detnas.inherit.reconstruct import reconstruct
 from detnas.inherit.transfer import transfer
 from detnas.proxies.training_free import real_batches
-from tests.conftest import shared_checkpoint
+from tests.helpers import shared_checkpoint
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

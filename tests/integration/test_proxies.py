@@ -9,7 +9,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import torch
 
 from detnas.architecture import build_model, write_yaml
 from detnas.designs import yolo11n, yolov8n
-from detnas.evaluate import InputError, Recipe, evaluate_candidate
+from detnas.evaluate import InputError, evaluate_candidate
 from detnas.evaluate.parent import PARENT_CHANNELS, PARENT_MANIFEST, parent_genome, parent_yaml
 from detnas.inherit.candidate import inherit, save_checkpoint
 from detnas.inherit.checkpoint import PARENT_WEIGHTS, load_parent
@@ -27,15 +26,9 @@ from detnas.proxies import PROXIES, get_proxy, training_speed_estimate
 from detnas.proxies.agreement import average_ranks, bootstrap_interval, kendall_tau_b, spearman_rho
 from detnas.proxies.training_free import SCORES, real_batches, training_free_score
 from detnas.search.store import Store
+from tests.helpers import ENV, detnas, detnas_argv, tiny_recipe
 
-ENV = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
-TINY = Recipe(epochs=1, imgsz=64, batch=4)
-
-
-def _detnas(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "detnas.cli", *args], capture_output=True, text=True, env=ENV, timeout=timeout
-    )
+TINY = tiny_recipe()
 
 
 # ---- rank agreement ----
@@ -87,6 +80,7 @@ def test_real_batches_cycle_a_small_split(batches: list[dict]) -> None:
     assert sum(len(b["cls"]) for b in batches) > 0  # real labels come along (ZiCo needs them)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SCORES))
 def test_training_free_scores_are_finite_and_deterministic(name: str, batches: list[dict], tmp_path: Path) -> None:
     arch = write_yaml(yolo11n(), tmp_path / "a.yaml")
@@ -95,6 +89,7 @@ def test_training_free_scores_are_finite_and_deterministic(name: str, batches: l
     assert training_free_score(name, arch, 80, batches) == pytest.approx(first, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_training_free_scores_see_capacity(batches: list[dict], tmp_path: Path) -> None:
     small, large = write_yaml(yolo11n(), tmp_path / "s.yaml"), write_yaml(parent_genome(), tmp_path / "l.yaml")
     assert training_free_score("params", small, 80, batches) == 2_624_080
@@ -140,6 +135,7 @@ def test_parent_genome_is_pinned() -> None:
     assert stages == [(96, 96), (160, 160), (256, 256), (512, 512)]
 
 
+@pytest.mark.slow
 def test_inheritance_from_a_parent_folder(parent_folder: Path) -> None:
     """YOLO11n from the parent: most of it inherited, channels and BN statistics travel together, the 3x3 kernel is
     the centre of the parent's 5x5, head branches keep their pyramid level, and the same seed gives the same start."""
@@ -170,18 +166,19 @@ def test_inheritance_from_a_parent_folder(parent_folder: Path) -> None:
     assert all(torch.equal(value, c[key]) for key, value in again.state_dict().items())
 
 
+@pytest.mark.slow
 def test_inherit_proxy_trains_from_the_parent(coco8: Path, tmp_path: Path) -> None:
     """`detnas parent train`, then the inherit proxy: with a vanishing learning rate the trained weights must still be
     the inherited ones, which proves training started from them (and not from scratch)."""
     parent_dir = tmp_path / "parent"
-    made = _detnas("parent", "train", "--data", str(coco8), "--out", str(parent_dir), "--epochs", "1", "--imgsz", "64")
+    made = detnas("parent", "train", "--data", str(coco8), "--out", str(parent_dir), "--epochs", "1", "--imgsz", "64")
     assert made.returncode == 0, made.stderr[-2000:]
     assert "use it with: detnas search --proxy inherit" in made.stdout
-    again = _detnas("parent", "train", "--data", str(coco8), "--out", str(parent_dir), "--epochs", "2", "--imgsz", "64")
+    again = detnas("parent", "train", "--data", str(coco8), "--out", str(parent_dir), "--epochs", "2", "--imgsz", "64")
     assert again.returncode == 2 and "use a new --out folder" in again.stderr and "Traceback" not in again.stderr
 
     arch = write_yaml(yolov8n(), tmp_path / "v8.yaml")
-    frozen = Recipe(epochs=1, imgsz=64, batch=4, lr0=1e-12, warmup_epochs=0.0)
+    frozen = tiny_recipe(lr0=1e-12, warmup_epochs=0.0)
     weights = parent_dir / "train" / "weights" / "last.pt"
     ev = evaluate_candidate(
         arch, coco8, frozen, workdir=tmp_path / "ev", latency_backend=None, proxy="inherit", parents=weights
@@ -203,20 +200,19 @@ def test_inherit_without_parent_is_one_line(coco8: Path, tmp_path: Path) -> None
     arch = write_yaml(yolo11n(), tmp_path / "a.yaml")
     with pytest.raises(InputError, match="needs parent checkpoints"):
         evaluate_candidate(arch, coco8, TINY, workdir=tmp_path / "ev", proxy="inherit")
-    result = _detnas("search", "--data", str(coco8), "--out", str(tmp_path / "s"), "--proxy", "inherit")
+    result = detnas("search", "--data", str(coco8), "--out", str(tmp_path / "s"), "--proxy", "inherit")
     assert result.returncode == 2 and "needs --parent" in result.stderr and "Traceback" not in result.stderr
-    result = _detnas(
-        "search", "--data", str(coco8), "--out", str(tmp_path / "s"), "--proxy", "inherit", "--parent", "x"
-    )
+    result = detnas("search", "--data", str(coco8), "--out", str(tmp_path / "s"), "--proxy", "inherit", "--parent", "x")
     assert result.returncode == 2 and "x does not exist" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow
 def test_parent_training_resumes_after_kill(coco8: Path, tmp_path: Path) -> None:
     out = tmp_path / "parent"
     args = ["parent", "train", "--data", str(coco8), "--out", str(out), "--epochs", "6", "--imgsz", "64"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "detnas.cli", *args],
+        detnas_argv(*args),
         env=ENV,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -233,7 +229,7 @@ def test_parent_training_resumes_after_kill(coco8: Path, tmp_path: Path) -> None
     done_before = len((out / "train" / "results.csv").read_text().strip().splitlines()) - 1
     assert 1 <= done_before < 6
 
-    result = _detnas(*args)
+    result = detnas(*args)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "parent resumed and finished" in result.stdout
     epochs = [int(float(line.split(",")[0])) for line in (out / "train" / "results.csv").read_text().splitlines()[1:]]
@@ -244,6 +240,7 @@ def test_parent_training_resumes_after_kill(coco8: Path, tmp_path: Path) -> None
 # ---- validation loss ----
 
 
+@pytest.mark.slow
 def test_validation_loss_of_a_trained_checkpoint(coco8: Path, tmp_path: Path) -> None:
     from detnas.proxies.val_loss import validation_loss
 
@@ -259,6 +256,7 @@ def test_validation_loss_of_a_trained_checkpoint(coco8: Path, tmp_path: Path) ->
 # ---- proxies in the worker and the search ----
 
 
+@pytest.mark.slow
 def test_training_free_proxy_skips_training(coco8: Path, tmp_path: Path) -> None:
     arch = write_yaml(yolo11n(), tmp_path / "a.yaml")
     ev = evaluate_candidate(
@@ -273,7 +271,7 @@ def test_training_free_proxy_skips_training(coco8: Path, tmp_path: Path) -> None
 @pytest.mark.slow
 def test_search_with_a_training_free_proxy(coco8: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    result = _detnas(
+    result = detnas(
         "search", "--data", str(coco8), "--out", str(out), "--evaluations", "4", "--population", "2", "--imgsz", "64",
         "--proxy", "synflow",
     )  # fmt: skip

@@ -13,6 +13,8 @@ from detnas.cost import genome_cost
 from detnas.designs import yolo11n, yolov8n
 from detnas.space import SearchSpace
 
+pytestmark = pytest.mark.slow
+
 SPACE = SearchSpace()
 SEEDS = range(10)
 PER_SEED = 30  # 10 x 30 = 300 genomes

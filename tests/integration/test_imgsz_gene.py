@@ -32,6 +32,7 @@ def test_bad_size_names_the_gene(bad):
         yolo11n().with_imgsz(bad)
 
 
+@pytest.mark.slow
 def test_yaml_states_the_size_and_stock_ultralytics_loads_it(tmp_path):
     from ultralytics import YOLO
 
@@ -69,6 +70,7 @@ def test_parse_sizes():
             parse_sizes(bad)
 
 
+@pytest.mark.slow
 def test_thinned_yolo11n_is_ultralytics_width_scaling():
     """At width 0.5, the thinned genome is exactly yolo11.yaml at width multiple 0.125 (n is 0.25)."""
     from ultralytics.nn.tasks import DetectionModel
@@ -89,12 +91,13 @@ def _yolo11_yaml() -> dict:
     return yaml.safe_load((ROOT / "cfg" / "models" / "11" / "yolo11.yaml").read_text())
 
 
+@pytest.mark.slow
 def test_a_sized_design_predicts_at_its_size_by_default(tmp_path):
     from detnas.deploy.predict import predict
     from detnas.inherit.candidate import inherit, save_checkpoint
     from detnas.inherit.checkpoint import load_parent
     from detnas.models import load_model
-    from tests.conftest import shared_checkpoint
+    from tests.helpers import shared_checkpoint
 
     parent = load_parent(shared_checkpoint("yolo11n.pt"))
     model, _ = inherit(parent.genome.with_imgsz(352), [parent], nc=80, names=parent.model.names)

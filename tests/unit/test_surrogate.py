@@ -11,7 +11,7 @@ import pytest
 from detnas.search.surrogate import Featurizer, cross_validate, fit_forest, load_rows
 from detnas.space import SearchSpace, anchored_space
 
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "surrogate_evaluations.jsonl"
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "surrogate_evaluations.jsonl"
 
 
 def test_anchor_has_no_changes_and_a_shrunk_width_is_seen() -> None:
@@ -46,6 +46,7 @@ def test_forest_learns_a_threshold_and_generalises() -> None:
     assert abs(np.corrcoef(shuffled, y[150:])[0, 1]) < 0.5  # no signal in, none out
 
 
+@pytest.mark.slow
 def test_cross_validation_on_the_real_evaluations() -> None:
     if not RESULTS.is_file():
         pytest.skip(f"{RESULTS} is missing: run benchmarks/surrogate_data.py")

@@ -5,24 +5,15 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from detnas.cli import build_parser
 from detnas.models import litert_available
+from tests.helpers import TINY_FLAGS, detnas
 
 pytestmark = pytest.mark.slow
-ENV = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
-
-
-def _detnas(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "detnas.cli", *args], capture_output=True, text=True, env=ENV, timeout=timeout
-    )
 
 
 def _run(*argv: str) -> int:
@@ -44,12 +35,7 @@ def trained_design(coco8: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
             str(arch),
             "--data",
             str(coco8),
-            "--epochs",
-            "1",
-            "--imgsz",
-            "64",
-            "--batch",
-            "4",
+            *TINY_FLAGS,
             "--project",
             str(root / "runs"),
             "--name",
@@ -176,12 +162,12 @@ def test_bad_checkpoint_is_one_line_in_every_command(
     """predict, train and export of a missing, corrupt, truncated, renamed-text or classification .pt."""
     image = next((coco8.parent / "coco8" / "images" / "val").glob("*.jpg"))
     path, says = bad_checkpoint.path, bad_checkpoint.says
-    result = _detnas("predict", str(path), str(image), "--out", str(tmp_path / "p"), "--imgsz", "64")
+    result = detnas("predict", str(path), str(image), "--out", str(tmp_path / "p"), "--imgsz", "64")
     one_error_line(result, path, says)
     assert not (tmp_path / "p" / "detections.json").exists()
     train = ["train", str(path), "--data", str(coco8), "--epochs", "1", "--imgsz", "64", "--project", str(tmp_path)]
-    one_error_line(_detnas(*train), path, says)
-    one_error_line(_detnas("export", str(path), "--imgsz", "64"), path, says)
+    one_error_line(detnas(*train), path, says)
+    one_error_line(detnas("export", str(path), "--imgsz", "64"), path, says)
 
 
 def test_detection_model_outside_the_space_still_predicts(coco8: Path, tmp_path: Path, make_yolo_asset) -> None:
@@ -192,6 +178,6 @@ def test_detection_model_outside_the_space_still_predicts(coco8: Path, tmp_path:
     with pytest.raises(CheckpointError):
         load_parent_checkpoint(path)
     image = next((coco8.parent / "coco8" / "images" / "val").glob("*.jpg"))
-    result = _detnas("predict", str(path), str(image), "--out", str(tmp_path / "p"), "--imgsz", "64")
+    result = detnas("predict", str(path), str(image), "--out", str(tmp_path / "p"), "--imgsz", "64")
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "p" / "detections.json").is_file()

@@ -7,7 +7,6 @@ import json
 import os
 import random
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,15 +27,9 @@ from detnas.evaluate.latency_table import (
     predict_ms,
 )
 from detnas.space import SearchSpace
+from tests.helpers import TINY_FLAGS, TINY_IMGSZ, detnas
 
-ENV = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
-IMGSZ = 64  # small inputs keep the real timings of a test table to seconds
-
-
-def _detnas(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "detnas.cli", *args], capture_output=True, text=True, env=ENV, timeout=timeout
-    )
+IMGSZ = TINY_IMGSZ  # small inputs keep the real timings of a test table to seconds
 
 
 def _one_error_line(result: subprocess.CompletedProcess, says: str) -> str:
@@ -143,6 +136,7 @@ def test_other_backend_or_space_version_is_refused(table_path: Path, tmp_path: P
         new_table(backend="onnx", threads=2, clock="cpu")  # other threads' work would be left out
 
 
+@pytest.mark.slow
 def test_cpu_clock_layers_agree_with_wall_clock_order(tmp_path: Path) -> None:
     """The CPU clock times the same work: a 4x larger feature map costs more on it, and it is never zero."""
     table = new_table(backend="onnx", threads=1, warmup=1, runs=5, clock="cpu")
@@ -152,31 +146,32 @@ def test_cpu_clock_layers_agree_with_wall_clock_order(tmp_path: Path) -> None:
     assert load_table(tmp_path / "cpu.json").clock == "cpu"
 
 
+@pytest.mark.slow
 def test_cli_build_resume_and_predict(table_path: Path, tmp_path: Path) -> None:
     arch = write_yaml(yolo11n(), tmp_path / "arch.yaml")
     out = tmp_path / "t.json"
     common = ["latency", "build-table", "--out", str(out), "--imgsz", str(IMGSZ), "--samples", "0"]
     common += ["--no-designs", "--calibration", "0", "--runs", "3", "--warmup", "1", "--arch", str(arch)]
-    first = _detnas(*common)
+    first = detnas(*common)
     assert first.returncode == 0, first.stderr[-2000:]
     assert f"+{len({s.key for s in layer_specs(yolo11n(), imgsz=IMGSZ)})} layers" in first.stdout
-    again = _detnas(*common)  # resumed: everything is in the file already
+    again = detnas(*common)  # resumed: everything is in the file already
     assert again.returncode == 0 and "+0 layers" in again.stdout, again.stderr[-2000:]
-    predicted = _detnas("latency", "predict", str(arch), "--latency-table", str(out), "--imgsz", str(IMGSZ))
+    predicted = detnas("latency", "predict", str(arch), "--latency-table", str(out), "--imgsz", str(IMGSZ))
     assert predicted.returncode == 0 and "ms predicted" in predicted.stdout, predicted.stderr
 
 
 def test_cli_bad_tables_are_one_line(table_path: Path, tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.json"
     garbage.write_bytes(os.urandom(256))
-    _one_error_line(_detnas("latency", "predict", "yolo11n", "--latency-table", str(garbage)), "cannot be read")
+    _one_error_line(detnas("latency", "predict", "yolo11n", "--latency-table", str(garbage)), "cannot be read")
     missing = tmp_path / "missing.json"
-    _one_error_line(_detnas("latency", "predict", "yolo11n", "--latency-table", str(missing)), "does not exist")
+    _one_error_line(detnas("latency", "predict", "yolo11n", "--latency-table", str(missing)), "does not exist")
     line = _one_error_line(
-        _detnas("latency", "predict", "yolov8n", "--latency-table", str(table_path), "--imgsz", str(IMGSZ)), "lacks"
+        detnas("latency", "predict", "yolov8n", "--latency-table", str(table_path), "--imgsz", str(IMGSZ)), "lacks"
     )
     assert "build-table" in line
-    _one_error_line(_detnas("latency", "build-table", "--out", str(tmp_path / "x.json"), "--imgsz", "100"), "100")
+    _one_error_line(detnas("latency", "build-table", "--out", str(tmp_path / "x.json"), "--imgsz", "100"), "100")
 
 
 def test_search_with_bad_table_is_refused_before_the_run_folder(coco8: Path, tmp_path: Path) -> None:
@@ -184,7 +179,7 @@ def test_search_with_bad_table_is_refused_before_the_run_folder(coco8: Path, tmp
     garbage.write_text("{not json")
     run = tmp_path / "run"
     args = ["search", "--data", str(coco8), "--out", str(run), "--latency-table", str(garbage), "--proxy", "tse"]
-    _one_error_line(_detnas(*args), "cannot be read as a latency table")
+    _one_error_line(detnas(*args), "cannot be read as a latency table")
     assert not (run / "search.sqlite").exists()
 
 
@@ -193,9 +188,9 @@ def test_search_with_table_predicts_and_measures_the_front(coco8: Path, table_pa
     from detnas.search.store import Store
 
     run = tmp_path / "run"
-    result = _detnas(
+    result = detnas(
         "search", "--data", str(coco8), "--out", str(run), "--evaluations", "2", "--population", "2",
-        "--epochs", "1", "--imgsz", str(IMGSZ), "--batch", "4", "--proxy", "tse", "--latency-backend", "onnx",
+        *TINY_FLAGS, "--proxy", "tse", "--latency-backend", "onnx",
         "--latency-table", str(table_path), "--space", "anchored",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from detnas.cli import main
-from detnas.evaluate import Evaluation, Recipe, evaluate_candidate
+from detnas.evaluate import Evaluation, evaluate_candidate
 from detnas.evaluate.metrics import run_validation
 from detnas.evaluate.stock import write_stock_yaml
+from tests.helpers import TINY_FLAGS, tiny_recipe
 
 pytestmark = pytest.mark.slow
 
-TINY = Recipe(epochs=1, imgsz=64, batch=4)
+TINY = tiny_recipe()
 
 # Builds (Ultralytics probes strides with a 256 px input) but cannot train at 64 px: the unused side branch's
 # unpadded 5x5 max-pool needs a P5 map of at least 5x5, and at 64 px P5 is 2x2.
@@ -115,9 +116,7 @@ def test_candidate_that_fails_in_training_is_a_failed_record(coco8: Path, design
 
 def test_hung_candidate_is_killed_by_the_timeout(coco8: Path, designs: Path, tmp_path: Path):
     arch = write_stock_yaml("yolo11n", designs)
-    e = evaluate_candidate(
-        arch, coco8, Recipe(epochs=500, imgsz=64, batch=4), workdir=tmp_path, timeout_s=8, latency_backend=None
-    )
+    e = evaluate_candidate(arch, coco8, tiny_recipe(epochs=500), workdir=tmp_path, timeout_s=8, latency_backend=None)
     assert e.status == "failed" and e.failure_reason.startswith("timeout: killed after 8 s")
     assert e.failure_phase in {"build", "train", "startup"}
     assert 8 <= e.total_seconds < 30
@@ -136,7 +135,7 @@ def test_hung_candidate_is_killed_by_the_timeout(coco8: Path, designs: Path, tmp
 
 def test_time_limit_stops_training_gracefully(coco8: Path, designs: Path, cache_file: Path, tmp_path: Path):
     arch = write_stock_yaml("yolo11n", designs)
-    recipe = Recipe(epochs=500, imgsz=64, batch=4, time_limit_s=1.0)
+    recipe = tiny_recipe(epochs=500, time_limit_s=1.0)
     e = evaluate_candidate(arch, coco8, recipe, workdir=tmp_path, latency_cache=cache_file, latency_runs=5)
     assert e.status == "ok", e.failure_reason
     assert e.stopped_by_time_limit and 1 <= e.epochs_completed < 500
@@ -155,12 +154,7 @@ def test_cli_end_to_end(
             str(arch),
             "--data",
             str(coco8),
-            "--epochs",
-            "1",
-            "--imgsz",
-            "64",
-            "--batch",
-            "4",
+            *TINY_FLAGS,
             "--subset",
             "3",
             "--seed",

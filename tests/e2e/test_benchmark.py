@@ -1,36 +1,33 @@
 """detnas benchmark end to end: a tiny real search, its equal-budget baselines, a test-made yolo11n.pt, the INT8
-TFLite YOLO11n (where ai-edge-litert is installed) and a missing YOLO-NAS row that stays in the table."""
+TFLite YOLO11n (where ai-edge-litert is installed) and a missing YOLO-NAS row that stays in the table; and the
+accuracy-latency frontier of a pretrained-anchored run (real search, inheritance, fine-tunes, pycocotools mAP,
+interleaved ONNX Runtime timing)."""
 
 from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from detnas.cli import build_parser
 from detnas.models import litert_available
-
-pytestmark = pytest.mark.slow
-ENV = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
+from tests.helpers import TINY_FLAGS, detnas, shared_checkpoint
 
 
 @pytest.fixture(scope="module")
 def tiny_search(coco8: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("search") / "run"
     args = ["search", "--data", str(coco8), "--out", str(out), "--evaluations", "2", "--population", "2"]
-    args += ["--epochs", "1", "--imgsz", "64", "--batch", "4", "--proxy", "map", "--seeds", "yolo11n"]  # from scratch
-    result = subprocess.run(
-        [sys.executable, "-m", "detnas.cli", *args], capture_output=True, text=True, env=ENV, timeout=900
-    )
+    args += [*TINY_FLAGS, "--proxy", "map", "--seeds", "yolo11n"]  # from scratch
+    result = detnas(*args)
     assert result.returncode == 0, result.stderr[-3000:]
     return out
 
 
+@pytest.mark.slow
 def test_benchmark_end_to_end(tiny_search: Path, datasets: Path, tmp_path: Path, make_yolo_asset) -> None:
     weights = tmp_path / "weights"
     make_yolo_asset(weights / "yolo11n.pt")
@@ -121,16 +118,10 @@ def test_benchmark_bad_input(tmp_path: Path, coco8: Path) -> None:
 
 
 def _benchmark(*args: str) -> subprocess.CompletedProcess:
-    fast = ["--imgsz", "64", "--runs", "2", "--warmup", "0", "--baselines"]
-    return subprocess.run(
-        [sys.executable, "-m", "detnas.cli", "benchmark", *args, *fast],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=900,
-    )
+    return detnas("benchmark", *args, "--imgsz", "64", "--runs", "2", "--warmup", "0", "--baselines")
 
 
+@pytest.mark.slow
 def test_benchmark_of_a_bad_checkpoint_fails_in_one_line(
     bad_checkpoint, one_error_line, coco8: Path, tmp_path: Path
 ) -> None:
@@ -142,6 +133,7 @@ def test_benchmark_of_a_bad_checkpoint_fails_in_one_line(
     assert [r["status"] for r in rows] == ["unavailable"] and bad_checkpoint.says in rows[0]["reason"]
 
 
+@pytest.mark.slow
 def test_benchmark_keeps_going_past_a_bad_checkpoint(shared_yolo11n: Path, coco8: Path, tmp_path: Path) -> None:
     """One model measured, one corrupt: the table holds both (the corrupt one with its reason) and the exit is 0."""
     data = shared_yolo11n.read_bytes()
@@ -156,3 +148,37 @@ def test_benchmark_keeps_going_past_a_bad_checkpoint(shared_yolo11n: Path, coco8
     assert rows["yolo11n.pt"]["status"] == "ok" and rows["yolo11n.pt"]["map50_95"] is not None
     assert rows["truncated.pt"]["status"] == "unavailable" and str(truncated) in rows["truncated.pt"]["reason"]
     assert "truncated.pt | - |" in (out / "benchmark.md").read_text()
+
+
+@pytest.mark.slow
+def test_benchmark_of_an_anchored_run_draws_the_frontier(tmp_path: Path, coco8: Path) -> None:
+    parent = shared_checkpoint("yolo11n.pt")
+    run = tmp_path / "run"
+    searched = detnas(
+        "search", "--data", str(coco8), "--out", str(run), "--evaluations", "2", "--population", "2",
+        "--parent", str(parent), "--seeds", "yolo11n", "--sizes", "320,352", "--proxy", "pretrained-zero",
+        timeout=1800,
+    )  # fmt: skip
+    assert searched.returncode == 0, searched.stderr[-2000:]
+    out = tmp_path / "bench"
+    ignored = detnas("benchmark", "--models", str(run), "--out", str(out), "--imgsz", "320", timeout=1800)
+    assert ignored.returncode == 2 and "--imgsz does not apply" in ignored.stderr
+    assert ignored.stderr.count("\n") == 1
+    result = detnas(
+        "benchmark", "--models", str(run), "--out", str(out), "--data", str(coco8), "--sizes", "320",
+        "--runs", "3", "--warmup", "1", timeout=1800,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    payload = json.loads((out / "frontier.json").read_text())
+    rows = {r["name"]: r for r in payload["rows"]}
+    assert {"yolo11n shipped @320", "yolo11n fine-tuned @320", "yolo11n-w0.75 fine-tuned @320",
+            "yolo11n-w0.5 fine-tuned @320"} <= set(rows)  # fmt: skip
+    found = [r for r in payload["rows"] if r["kind"] == "found"]
+    assert found and all(r["imgsz"] in (320, 352) for r in found)
+    for r in payload["rows"]:
+        assert r["metric_source"].startswith("pycocotools") and 0.0 <= r["map50_95"] <= 1.0
+        assert r["latency_ms"] > 0 and r["latency_backend"].startswith("onnxruntime")
+    assert rows["yolo11n shipped @320"]["map50_95"] > 0.3  # the checkpoint itself on coco8
+    assert rows["yolo11n-w0.5 fine-tuned @320"]["params"] < rows["yolo11n shipped @320"]["params"]
+    assert (out / "frontier.png").stat().st_size > 10_000 and (out / "frontier.csv").is_file()
+    assert set(payload["goal"]) >= {"met_speed_goal", "front_above_thinning"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import random
 from pathlib import Path
 
@@ -21,6 +20,9 @@ from detnas.inherit.candidate import inherit, reestimate_bn, save_checkpoint
 from detnas.inherit.checkpoint import load_parent
 from detnas.inherit.transfer import Map, select
 from detnas.neck_space import NeckGenome
+from tests.helpers import TINY_FLAGS, detnas
+
+pytestmark = pytest.mark.slow
 
 
 def _checkpoint(name: str) -> Path:
@@ -188,20 +190,10 @@ def test_pretrained_zero_scores_real_map_and_predicts_the_bus(tmp_path: Path, co
 def test_default_search_inherits_and_its_front_trains_on(tmp_path: Path, coco8: Path) -> None:
     """`detnas search` with no proxy finds the checkpoints, scores real mAP, and leaves front weights that
     `detnas train front/<id>.yaml` continues from."""
-    import subprocess
-    import sys
-
     _checkpoint("yolo11n")
-    env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
     out = tmp_path / "run"
     args = ["search", "--data", str(coco8), "--out", str(out), "--evaluations", "2", "--population", "2"]
-    result = subprocess.run(
-        [sys.executable, "-m", "detnas.cli", *args, "--imgsz", "160", "--seeds", "yolo11n", "yolov8n"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    result = detnas(*args, "--imgsz", "160", "--seeds", "yolo11n", "yolov8n")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "proxy `pretrained`" in result.stdout
     import sqlite3
@@ -213,28 +205,6 @@ def test_default_search_inherits_and_its_front_trains_on(tmp_path: Path, coco8: 
     assert front and all(row["map50_95"] > 0.1 and row["inherited"] for row in front)
     first = front[0]
     assert Path(first["weights"]).is_file()
-    train = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "detnas.cli",
-            "train",
-            first["yaml"],
-            "--data",
-            str(coco8),
-            "--epochs",
-            "1",
-            "--imgsz",
-            "64",
-            "--batch",
-            "4",
-            "--project",
-            str(tmp_path / "train"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    train = detnas("train", first["yaml"], "--data", str(coco8), *TINY_FLAGS, "--project", str(tmp_path / "train"))
     assert train.returncode == 0, train.stderr[-2000:]
     assert f"starting from {first['weights']}" in train.stdout

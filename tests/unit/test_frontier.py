@@ -1,0 +1,33 @@
+"""The accuracy-latency protocol's verdicts on known rows (`detnas benchmark` drawing the frontier of a real run:
+e2e/test_benchmark.py)."""
+
+from __future__ import annotations
+
+from detnas.benchmark.frontier import dominance, goal
+
+
+def _row(name, kind, model, variant, imgsz, m, ms):
+    return {"name": name, "kind": kind, "model": model, "variant": variant, "imgsz": imgsz, "map50_95": m,
+            "map50": m, "latency_ms": ms, "latency_spread_ms": 0.1}  # fmt: skip
+
+
+def test_verdicts_name_what_is_dominated_and_by_how_much():
+    rows = [
+        _row("yolo11n shipped @640", "baseline", "yolo11n", "shipped", 640, 0.38, 100.0),
+        _row("yolo11n shipped @512", "baseline", "yolo11n", "shipped", 512, 0.36, 68.0),
+        _row("yolo11n-w0.5 fine-tuned @640", "baseline", "yolo11n-w0.5", "fine-tuned", 640, 0.10, 50.0),
+        _row("found-a @576", "found", "found-a", "fine-tuned", 576, 0.385, 74.0),
+        _row("found-b @416", "found", "found-b", "fine-tuned", 416, 0.30, 45.0),
+    ]
+    verdict = dominance(rows)
+    shipped = verdict["yolo11n shipped"]
+    assert shipped["points"] == 2 and shipped["dominated"] == 1
+    assert shipped["details"][0] == {
+        "baseline": "yolo11n shipped @640", "by": "found-a @576", "map_gain": 0.005, "latency_ratio": 0.74,
+    }  # fmt: skip
+    assert verdict["yolo11n-w0.5 fine-tuned"]["dominated"] == 1
+    g = goal(rows)
+    assert g["met_speed_goal"] and g["faster_at_equal_map"] == ["found-a @576"]
+    assert g["front_above_thinning"] and g["thinned_points_matched"] == "1/1"
+    slower = [dict(r, latency_ms=80.0) if r["name"] == "found-a @576" else r for r in rows]
+    assert not goal(slower)["met_speed_goal"]  # 0.8x is not <= 0.75x
