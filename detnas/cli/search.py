@@ -160,8 +160,8 @@ def _search(args: argparse.Namespace) -> int:
         config, mode = _new_config(args)
         spec.check_device(config.device)  # before the run folder exists
         search = Search.create(args.out, config, executor_factory=spec.build, mode=mode)
-    print(f"mode: {search.mode}", file=sys.stderr, flush=True)
     with RunFolderLock(search.folder):
+        print(f"mode: {search.mode}", file=sys.stderr, flush=True)
         counts = search.run()
         search.measure_front()  # with --latency-table: the front's predicted designs measured for real
         outputs = write_outputs(search.folder, search.store)
