@@ -75,9 +75,9 @@ REC_IMAGES, REC_IMGSZ = 32, 416  # reconstruction: 32 images at 416 px kept 0.23
 def _inherit(state: _Run) -> Path:
     """Inherit from the parents (each checkpoint loaded once) by importance slicing / Net2Net growth from the one that
     covers most of the candidate; if any layer was sliced, refit the inherited convolutions to that parent's outputs
-    on real training images (least-squares reconstruction, REC_IMAGES at REC_IMGSZ); if a layer or the classifier
-    (other class count) starts fresh, re-estimate every BatchNorm's statistics on real images (BN_* below); save
-    ``inherited.pt``."""
+    on real training images (least-squares reconstruction, REC_IMAGES at REC_IMGSZ); if a layer starts fresh,
+    re-estimate every BatchNorm's statistics on real images (BN_* below); when the recipe says so (by default: the
+    data's classes are not the parent's), probe the class head on frozen features; save ``inherited.pt``."""
     request = state.request
     with state.phase("inherit"):
         from detnas.architecture import genome_from_yaml

@@ -13,7 +13,8 @@ pay for it:
 - ``pretrained``: the candidate inherits from COCO-trained checkpoints (``detnas.inherit``: importance slicing and
   Net2Net growth from the parent that covers most of it; sliced convolutions refitted by least-squares reconstruction
   to reproduce the parent's outputs on real training images; BatchNorm statistics re-estimated on real images only
-  when some layer or the classifier starts fresh), is fine-tuned briefly, and is scored by mAP50-95.
+  when some layer starts fresh; on data with other classes than the parent's, the class head first learns on frozen
+  features, ``detnas.evaluate.head_probe``), is fine-tuned briefly, and is scored by mAP50-95.
 - ``pretrained-zero``: the same inheritance without the fine-tune: the cheap variant.
 
 Each proxy reads its score off what the evaluation worker measured (``Proxy.score`` on ``Measurements``); the
@@ -166,7 +167,8 @@ PROXIES: dict[str, Proxy] = {
         Proxy(
             "pretrained-zero",
             "weights inherited from COCO-trained checkpoints (sliced layers refitted by least-squares reconstruction, "
-            "BatchNorm re-estimated only when a layer or the classifier starts fresh), mAP50-95 (no fine-tune)",
+            "BatchNorm re-estimated only when a layer starts fresh, a class head for other classes probed on frozen "
+            "features), mAP50-95 (no fine-tune of the body)",
             trains=False,
             rule=_map,
             inherits=True,
