@@ -233,10 +233,13 @@ def parse_imgsz(text: str) -> int:
     return value
 
 
-def resolve_parents(texts: list[str] | None, *, nc: int | None = None) -> list[Path]:
+def resolve_parents(
+    texts: list[str] | None, *, nc: int | None = None, names: dict[int, str] | None = None
+) -> list[Path]:
     """Check every --parent (checkpoint or parent folder) by loading it; InputError naming the first bad one.
 
-    Prints a notice when the data's class count differs from a parent's: the class predictions start fresh."""
+    Prints a notice when the data's classes are not a parent's: the class predictions start fresh."""
+    from detnas.inherit.candidate import same_classes
     from detnas.inherit.checkpoint import CheckpointError, load_parent
 
     paths = []
@@ -245,10 +248,12 @@ def resolve_parents(texts: list[str] | None, *, nc: int | None = None) -> list[P
             parent = load_parent(Path(text).expanduser())
         except CheckpointError as e:
             raise InputError(str(e)) from None
-        if nc is not None and parent.nc != nc:
+        if nc is not None and not same_classes(parent.names, nc, names):
+            what = f"{nc} classes" if parent.nc != nc else "other class names"
             print(
-                f"note: {text} predicts {parent.nc} classes, the data has {nc}: the class predictions of every "
-                "candidate start fresh (box and feature layers are inherited)",
+                f"note: {text} predicts {parent.nc} classes, the data has {what}: the class predictions of every "
+                "candidate start fresh and first learn on frozen inherited features (the head probe; box and "
+                "feature layers are inherited)",
                 file=sys.stderr,
             )
         paths.append(Path(text).expanduser().resolve())

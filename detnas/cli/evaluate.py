@@ -176,7 +176,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         recipe = recipe_from_args(args, fine_tune=proxy.inherits, scratch={"epochs": 1, "imgsz": 320})
         data = resolve_data(args.data)
         spec = load_data_yaml(data)
-        parents = resolve_parents(parents_from(args), nc=spec.nc)
+        parents = resolve_parents(parents_from(args), nc=spec.nc, names=spec.names)
         check_arch_yaml(args.arch, spec.nc)
         searched = load_arch_yaml(args.arch).get("imgsz")
         if args.imgsz is not None and searched is not None and args.imgsz != searched:

@@ -100,7 +100,8 @@ def _new_config(args: argparse.Namespace) -> tuple[SearchConfig, str]:
                 file=sys.stderr,
             )
     data = resolve_data(args.data) if args.data else dataset_yaml(PRETRAINED_DATA if parent_args else SCRATCH_DATA)
-    parents = resolve_parents(parent_args, nc=load_data_yaml(data).nc)
+    spec = load_data_yaml(data)
+    parents = resolve_parents(parent_args, nc=spec.nc, names=spec.names)
     proxy = args.proxy or default_proxy(device, parents=bool(parents))
     recipe = recipe_from_args(args, fine_tune=get_proxy(proxy).inherits, scratch=SCRATCH_SEARCH_DEFAULTS)
     sizes = args.sizes
