@@ -165,6 +165,7 @@ def recipe_from_args(args: argparse.Namespace, *, fine_tune: bool = False, scrat
         "subset": args.subset,
         "seed": args.seed,
         "time_limit_s": args.time_limit,
+        "head_probe": getattr(args, "head_probe", None),
     }
     if fine_tune:
         return fine_tune_recipe(**{k: v for k, v in given.items() if v is not None})
@@ -200,6 +201,18 @@ def add_proxy_arguments(p: argparse.ArgumentParser, *, default: str | None) -> N
         "--parent-run",
         metavar="DIR",
         help="the folder of 'detnas parent train', the over-sized parent that --proxy inherit slices weights from",
+    )
+
+
+def add_head_probe_argument(p: argparse.ArgumentParser) -> None:
+    """--head-probe, shared by evaluate and search."""
+    from detnas.evaluate.recipe import HEAD_PROBE, Recipe
+
+    p.add_argument(
+        "--head-probe",
+        choices=HEAD_PROBE,
+        help="train a fresh class head on frozen inherited features before the fine-tune: auto (when the data's "
+        f"classes are not the parent's), on, off (default {Recipe.head_probe})",
     )
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from detnas.cli.common import (
+    add_head_probe_argument,
     add_proxy_arguments,
     device,
     number_at_least,
@@ -99,6 +100,7 @@ def add_parser(subparsers) -> None:
         help="output JSON file, or a folder to write ARCH.json into (default WORKDIR/evaluation.json)",
     )
     add_proxy_arguments(p, default="map")
+    add_head_probe_argument(p)
     p.set_defaults(func=run_evaluate)
 
 
@@ -150,7 +152,11 @@ def _refuse_ignored(args: argparse.Namespace, proxy) -> None:
     """Options the chosen proxy or latency backend would silently ignore are usage errors (one line, exit 2)."""
     checks = [
         (not proxy.trains, ("--epochs", "--batch", "--time-limit"), f"proxy {proxy.name!r} does not train"),
-        (not proxy.inherits, ("--parent", "--parent-run"), f"proxy {proxy.name!r} does not inherit weights"),
+        (
+            not proxy.inherits,
+            ("--parent", "--parent-run", "--head-probe"),
+            f"proxy {proxy.name!r} does not inherit weights",
+        ),
         (
             args.latency_backend == "none",
             ("--threads", "--runs", "--latency-cache"),

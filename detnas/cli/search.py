@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from detnas.cli.common import (
+    add_head_probe_argument,
     add_proxy_arguments,
     non_negative_float,
     number_at_least,
@@ -103,6 +104,8 @@ def _new_config(args: argparse.Namespace) -> tuple[SearchConfig, str]:
     spec = load_data_yaml(data)
     parents = resolve_parents(parent_args, nc=spec.nc, names=spec.names)
     proxy = args.proxy or default_proxy(device, parents=bool(parents))
+    if args.head_probe is not None and not get_proxy(proxy).inherits:
+        raise ValueError(f"--head-probe does not apply: proxy {proxy!r} inherits no class head; drop --head-probe")
     recipe = recipe_from_args(args, fine_tune=get_proxy(proxy).inherits, scratch=SCRATCH_SEARCH_DEFAULTS)
     sizes = args.sizes
     if sizes is None:  # checkpoints: the input size is searched with the network, unless --imgsz pins it
@@ -287,6 +290,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "shows both figures",
     )
     add_proxy_arguments(p, default=None)
+    add_head_probe_argument(p)
     p.add_argument(
         "--space",
         choices=["full", "anchored"],

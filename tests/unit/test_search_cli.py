@@ -84,6 +84,7 @@ def test_unknown_strategy_names_the_known_ones() -> None:
         (["--sizes", "320"], "--sizes"),
         (["--population", "4"], "--population"),
         (["--out", "elsewhere"], "--out"),
+        (["--head-probe", "on"], "--head-probe"),
     ],
 )
 def test_resume_refuses_what_it_cannot_change(
@@ -132,3 +133,9 @@ def test_latency_table_implies_its_backend(capsys: pytest.CaptureFixture[str], t
 def test_counts_and_sizes_out_of_range(capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str]) -> None:
     line = _one_error_line(capsys, ["search", "--out", str(tmp_path / "s"), *argv])
     assert argv[0] in line and "out of range" in line
+
+
+def test_head_probe_needs_an_inheriting_proxy(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    line = _one_error_line(capsys, ["search", "--out", str(tmp_path / "s"), "--proxy", "tse", "--head-probe", "on"])
+    assert "--head-probe does not apply" in line
+    assert not (tmp_path / "s").exists()
