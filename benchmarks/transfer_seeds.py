@@ -78,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for parent in default_parents():
         name = parent.stem
-        arch = write_yaml(named_design(name).with_imgsz(args.imgsz), args.out / name / f"{name}.yaml")
+        genome = named_design(name).with_imgsz(args.imgsz)
+        # named by id: Ultralytics rewrites any YAML path holding "yolov5" and ending in "u.yaml" (yolov5nu.yaml)
+        arch = write_yaml(genome, args.out / name / f"{genome.id}.yaml")
         row = {"seed": name, "imgsz": args.imgsz}
         for label, recipe in (("default", default), ("reference", reference)):
             row[label] = _evaluate(arch, data, recipe, args.out / name / label, parent)
