@@ -52,6 +52,12 @@ def _space_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _renamed_by_ultralytics(path: Path) -> bool:
+    """Ultralytics' check_file turns '...yolov5...u.yaml' into '....yaml' (yolov5nu.yaml -> yolov5n.yaml)."""
+    text = str(path)
+    return ("yolov5" in text or "yolov3" in text) and "u.yaml" in text
+
+
 def _space_show(args: argparse.Namespace) -> int:
     from detnas.architecture import to_yaml
     from detnas.cost import genome_cost
@@ -65,7 +71,12 @@ def _space_show(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
         if out.is_dir() or args.out.endswith("/"):  # a folder: write NAME.yaml into it
-            out = out / f"{args.name}.yaml"
+            out = out / f"{args.name}{'-detnas' if args.name.endswith('u') else ''}.yaml"
+        if _renamed_by_ultralytics(out):
+            raise ValueError(
+                f"{out}: Ultralytics reads a YAML path holding 'yolov5' and ending in 'u.yaml' as its own YOLOv5 "
+                f"config, not this file: name it otherwise (e.g. {out.with_name(out.stem + '-detnas.yaml')})"
+            )
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
         args.out = str(out)
