@@ -9,8 +9,6 @@ from pathlib import Path
 from detnas.errors import InputError
 from detnas.evaluate.recipe import Recipe
 
-DEFAULT_SEARCH_SIZES = tuple(range(320, 641, 32))
-
 
 class Parser(argparse.ArgumentParser):
     """argparse with a usage mistake reported as one ``error:`` line (exit 2); sub-parsers inherit the class."""

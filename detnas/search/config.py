@@ -19,7 +19,7 @@ from detnas.search.strategies import STRATEGIES, StrategySettings
 SPACES = ("full", "anchored")
 SCRATCH_DATA = "coco_mini"  # from scratch: small enough for 2 epochs per candidate
 PRETRAINED_DATA = "coco_proxy"  # inheriting COCO weights: 688 train images to fine-tune on, 318 to score
-SEARCH_SIZES = tuple(range(320, 641, 32))  # with checkpoints, the input size is searched with the network
+SEARCH_SIZES = IMGSZ_CHOICES  # with checkpoints, the input size is searched with the network, over every choice
 DEFAULT_SEEDS = ("yolo11n",)  # plus yolov8n / yolov5nu when their checkpoints are parents
 
 
