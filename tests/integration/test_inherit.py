@@ -132,6 +132,14 @@ def test_new_classes_reset_only_the_class_predictions(images: torch.Tensor) -> N
     detect_c, detect_p = child.model[-1], parent.model.model[-1]
     assert torch.equal(detect_c.cv2[0][2].weight, detect_p.cv2[0][2].weight.float())  # boxes inherited
     assert detect_c.cv3[0][2].weight.shape[0] == 3
+    # the rest of the head is whole: nothing counts as sliced, so nothing is refitted (no images are asked for)
+    assert set(result.methods) == {"copied"}, result.methods
+
+    def no_images() -> torch.Tensor:
+        raise AssertionError("an unchanged body was sent to reconstruction")
+
+    _, again = inherit(parent.genome, [parent], nc=3, names={0: "a", 1: "b", 2: "c"}, images=no_images)
+    assert again.reconstruction is None
 
 
 def test_batchnorm_reestimation_uses_the_images(images: torch.Tensor) -> None:
