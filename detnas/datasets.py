@@ -13,6 +13,9 @@ from pathlib import Path
 
 import yaml
 
+# Same suffixes as ultralytics.data.utils.IMG_FORMATS (kept here so this module stays import-light).
+IMG_FORMATS = {"avif", "bmp", "dng", "heic", "heif", "jp2", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp"}
+
 DATASETS_ENV = "DETNAS_DATASETS"
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,21 +61,30 @@ def dataset_yaml(name: str) -> Path:
 def split_val(source: Path, out: Path, *, seed: int = 0) -> tuple[Path, Path]:
     """Data YAMLs ``OUT/<name>_search.yaml`` and ``OUT/<name>_heldout.yaml``: same train split, halves of val.
 
-    ``source``'s val must be an image-list file (one path per line, relative to the YAML's folder).
+    ``source``'s val is an image-list file (one path per line) or a folder of images, relative to the YAML's ``path``
+    (its folder when it has none).
     """
     spec = yaml.safe_load(source.read_text())
-    listing = source.parent / spec["val"]
-    if not listing.is_file():
-        raise ValueError(f"{source}: val {spec['val']!r} is not an image-list file; a search/held-out split needs one")
-    lines = sorted(x for x in listing.read_text().splitlines() if x.strip())
+    root = source.parent / spec.get("path", "")
+    listing = root / spec["val"]
+    if listing.is_file():
+        lines = sorted(x for x in listing.read_text().splitlines() if x.strip())
+        base = source.parent if "path" not in spec else root
+    elif listing.is_dir():
+        lines = sorted(str(p.relative_to(root)) for p in listing.rglob("*") if p.suffix[1:].lower() in IMG_FORMATS)
+        base = root
+    else:
+        raise ValueError(f"{source}: val {spec['val']!r} is neither an image-list file nor a folder of images")
+    if len(lines) < 2:
+        raise ValueError(f"{source}: val has {len(lines)} image(s); a search/held-out split needs at least 2")
     random.Random(seed).shuffle(lines)
     half = len(lines) // 2
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, part in (("search", lines[:half]), ("heldout", lines[half:])):
         images = out / f"val_{name}.txt"
-        images.write_text("\n".join(str((source.parent / x).resolve()) for x in sorted(part)) + "\n")
-        train = str((source.parent / spec["train"]).resolve())
+        images.write_text("\n".join(str((base / x).resolve()) for x in sorted(part)) + "\n")
+        train = str((root / spec["train"]).resolve())
         data = {"train": train, "val": str(images.resolve()), "names": spec["names"]}
         path = out / f"{source.stem}_{name}.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))

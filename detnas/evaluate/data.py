@@ -16,12 +16,10 @@ from typing import Any
 import yaml
 from PIL import Image
 
+from detnas.datasets import IMG_FORMATS
 from detnas.errors import InputError, read_yaml_file
 
 from .recipe import Recipe
-
-# Same suffixes as ultralytics.data.utils.IMG_FORMATS (kept here so this module stays import-light).
-IMG_FORMATS = {"avif", "bmp", "dng", "heic", "heif", "jp2", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp"}
 
 
 @dataclass
