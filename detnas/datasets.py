@@ -83,9 +83,10 @@ def split_val(source: Path, out: Path, *, seed: int = 0) -> tuple[Path, Path]:
     paths = []
     for name, part in (("search", lines[:half]), ("heldout", lines[half:])):
         images = out / f"val_{name}.txt"
-        images.write_text("\n".join(str((base / x).resolve()) for x in sorted(part)) + "\n")
-        train = str((root / spec["train"]).resolve())
-        data = {"train": train, "val": str(images.resolve()), "names": spec["names"]}
+        # absolute, not resolved: labels are found beside the images' path as given, a linked folder included
+        images.write_text("\n".join(os.path.abspath(base / x) for x in sorted(part)) + "\n")
+        train = os.path.abspath(root / spec["train"])
+        data = {"train": train, "val": os.path.abspath(images), "names": spec["names"]}
         path = out / f"{source.stem}_{name}.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         paths.append(path)

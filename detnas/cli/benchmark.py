@@ -162,8 +162,10 @@ def _frontier_command(args, run: Path) -> int:
     if not result["rows"]:
         print(f"error: {run}: no row could be measured (see the messages above)", file=sys.stderr)
         return 1
-    meta = {"protocol": protocol.to_dict(), "run": str(run), "heldout": result["heldout"]}
-    paths = write_results(result["rows"], meta, out / "frontier.json", f"{run}: found designs against checkpoints")
+    used = result["protocol"]  # the own-classes protocol when the run's data has other classes than the checkpoints
+    meta = {"protocol": used.to_dict(), "run": str(run), "heldout": result["heldout"]}
+    title = f"{run}: found designs against checkpoints"
+    paths = write_results(result["rows"], meta, out / "frontier.json", title, protocol=used)
     print(markdown(result["rows"]))
     print("wrote", ", ".join(str(p) for p in paths.values()))
     return 0

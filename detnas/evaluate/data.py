@@ -107,7 +107,7 @@ def _split_images(entry: Any, root: Path, yaml_path: Path, split: str) -> list[P
         path = path if path.is_absolute() else (root / path)
         if not path.exists() and str(item).startswith("../"):
             path = root / str(item)[3:]  # Ultralytics' fallback for '../' entries
-        path = path.resolve()
+        path = Path(os.path.abspath(path))  # not resolved: Ultralytics finds labels beside a linked path as given
         if path.is_dir():
             found = sorted(p for p in path.rglob("*.*") if p.suffix[1:].lower() in IMG_FORMATS)
         elif path.is_file() and path.suffix == ".txt":
@@ -117,9 +117,9 @@ def _split_images(entry: Any, root: Path, yaml_path: Path, split: str) -> list[P
                 if not line:
                     continue
                 if line.startswith("./"):
-                    found.append((path.parent / line[2:]).resolve())
+                    found.append(Path(os.path.abspath(path.parent / line[2:])))
                 else:
-                    found.append(Path(line).expanduser().resolve())
+                    found.append(Path(os.path.abspath(Path(line).expanduser())))
             found = [p for p in found if p.suffix[1:].lower() in IMG_FORMATS]
             missing = [p for p in found if not p.is_file()]
             if missing:

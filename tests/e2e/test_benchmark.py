@@ -184,3 +184,56 @@ def test_benchmark_of_an_anchored_run_draws_the_frontier(tmp_path: Path, coco8: 
     assert rows["yolo11n-w0.5 fine-tuned @320"]["params"] < rows["yolo11n shipped @320"]["params"]
     assert (out / "frontier.png").stat().st_size > 10_000 and (out / "frontier.csv").is_file()
     assert set(payload["goal"]) >= {"met_speed_goal", "front_above_thinning"}
+
+
+def _two_classes(coco8: Path, out: Path) -> Path:
+    """coco8 recast as a task with its own 2 classes (person, other): images linked, labels remapped."""
+    root = coco8.parent / "coco8"
+    for split in ("train", "val"):
+        (out / "images").mkdir(parents=True, exist_ok=True)
+        (out / "images" / split).symlink_to(root / "images" / split)
+        labels = out / "labels" / split
+        labels.mkdir(parents=True)
+        for source in (root / "labels" / split).glob("*.txt"):
+            lines = [line.split() for line in source.read_text().splitlines() if line.strip()]
+            remapped = [" ".join(["0" if cls == "0" else "1", *rest]) for cls, *rest in lines]
+            (labels / source.name).write_text("\n".join(remapped) + "\n")
+    data = out / "two_classes.yaml"
+    data.write_text("path: .\ntrain: images/train\nval: images/val\nnames:\n  0: person\n  1: other\n")
+    return data
+
+
+@pytest.mark.slow
+def test_benchmark_of_an_own_classes_run_transfers_every_row_alike(tmp_path: Path, coco8: Path) -> None:
+    from detnas.datasets import split_val
+
+    parent = shared_checkpoint("yolo11n.pt")
+    search_half, _ = split_val(_two_classes(coco8, tmp_path / "data"), tmp_path / "split")
+    run = tmp_path / "run"
+    searched = detnas(
+        "search", "--data", str(search_half), "--out", str(run), "--evaluations", "2", "--population", "2",
+        "--parent", str(parent), "--seeds", "yolo11n", "--sizes", "320,352", timeout=1800,
+    )  # fmt: skip
+    assert searched.returncode == 0, searched.stderr[-2000:]
+    out = tmp_path / "bench"
+    result = detnas(
+        "benchmark", "--models", str(run), "--out", str(out), "--sizes", "640,320", "--runs", "3", "--warmup", "1",
+        timeout=1800,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "has its own classes" in result.stderr
+    payload = json.loads((out / "frontier.json").read_text())
+    assert payload["protocol"]["own_classes"] and payload["protocol"]["train_imgsz"] == 640
+    rows = {r["name"]: r for r in payload["rows"]}
+    # no row stands on the checkpoint's COCO class predictions, and no thinned row: every network transferred once
+    assert {r["variant"] for r in payload["rows"]} == {"fine-tuned"}
+    assert {"yolo11n fine-tuned @640", "yolo11n fine-tuned @320"} <= set(rows)
+    assert not any("-w" in r["model"] for r in payload["rows"])
+    big, small = rows["yolo11n fine-tuned @640"], rows["yolo11n fine-tuned @320"]
+    assert big["weights"] == small["weights"] and big["trained_imgsz"] == small["trained_imgsz"] == 640
+    assert big["head_probe"]["epochs"] == 30  # the fresh class head learned before the fine-tune
+    assert big["map50_95"] > 0.05, big  # the transferred classes are detected on the held-out images
+    assert big["latency_ms"] > small["latency_ms"]
+    found = [r for r in payload["rows"] if r["kind"] == "found"]
+    assert found and all(r["trained_imgsz"] == 640 and r["imgsz"] in (320, 352) for r in found)
+    assert payload["goal"]["reference"] == "yolo11n fine-tuned @640" and payload["goal"]["latency_ratio_bar"] == 0.6

@@ -31,3 +31,21 @@ def test_verdicts_name_what_is_dominated_and_by_how_much():
     assert g["front_above_thinning"] and g["thinned_points_matched"] == "1/1"
     slower = [dict(r, latency_ms=80.0) if r["name"] == "found-a @576" else r for r in rows]
     assert not goal(slower)["met_speed_goal"]  # 0.8x is not <= 0.75x
+
+
+def test_own_classes_goal_holds_found_designs_against_the_transfer_tuned_yolo11n():
+    from detnas.benchmark.frontier import FrontierProtocol
+
+    own = FrontierProtocol().for_own_classes()
+    assert own.own_classes and own.train_imgsz == 640 and own.recipe.subset is None and own.recipe.epochs == 2
+    rows = [
+        _row("yolo11n fine-tuned @640", "baseline", "yolo11n", "fine-tuned", 640, 0.20, 100.0),
+        _row("yolo11n fine-tuned @416", "baseline", "yolo11n", "fine-tuned", 416, 0.15, 45.0),
+        _row("found-a fine-tuned @416", "found", "found-a", "fine-tuned", 416, 0.21, 58.0),
+        _row("found-b fine-tuned @480", "found", "found-b", "fine-tuned", 480, 0.22, 70.0),
+    ]
+    g = goal(rows, own)
+    assert g["reference"] == "yolo11n fine-tuned @640" and g["latency_ratio_bar"] == 0.6
+    assert g["met_speed_goal"] and g["faster_at_equal_map"] == ["found-a fine-tuned @416"]  # 0.7x is not <= 0.6x
+    assert goal(rows)["reference"] is None  # the COCO protocol wants the shipped checkpoint, absent here
+    assert not goal([r for r in rows if r["name"] != "found-a fine-tuned @416"], own)["met_speed_goal"]
