@@ -34,7 +34,14 @@ from pathlib import Path
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 
-from detnas.benchmark.frontier import FrontierProtocol, markdown, run_frontier, write_results  # noqa: E402
+from detnas.benchmark.frontier import (  # noqa: E402
+    FrontierProtocol,
+    baseline_plans,
+    markdown,
+    run_frontier,
+    score_rows,
+    write_results,
+)
 from detnas.datasets import dataset_yaml, split_val  # noqa: E402
 from detnas.evaluate.environment import environment_info  # noqa: E402
 from detnas.models import default_parents  # noqa: E402
@@ -99,11 +106,21 @@ def main() -> int:
     parser.add_argument("--evaluations", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only-search", action="store_true", help="run (or resume) the search, then stop")
+    parser.add_argument(
+        "--only-baselines",
+        action="store_true",
+        help="transfer and score the checkpoints' rows only (no search, no timing), e.g. beside a running search; "
+        "a full run reuses them",
+    )
     args = parser.parse_args()
     if len(default_parents()) < 3:
         print("error: yolo11n.pt, yolov8n.pt and yolov5nu.pt are needed (../shared/weights/pt or $DETNAS_WEIGHTS)")
         return 2
     search_data, heldout = split_val(dataset_yaml("coco_indoor4"), args.out / "data", seed=0)
+    if args.only_baselines:
+        protocol = FrontierProtocol(threads=args.threads).for_own_classes()
+        score_rows(baseline_plans(default_parents(), protocol), heldout, protocol, args.out)
+        return 0
     seconds = search(args.out, search_data, args.evaluations)
     if args.only_search:
         return 0
