@@ -13,7 +13,8 @@ Protocol (``detnas.benchmark.frontier`` states it in full; this script fixes the
   three checkpoints' designs, each inheriting the same way and given one identical transfer, longer than the
   search's: the head probe, then two fine-tune passes over all 169 training images, at 640 px; then pycocotools
   mAP50-95 on the held-out half at 640/512/416/320 px (found designs at their searched size); ONNX Runtime latency
-  (batch 1, 2 threads, warm-up, interleaved rounds, median and IQR) in one run. The checkpoints *as shipped* are not
+  (batch 1, 1 thread, its CPU clock, two sessions per network in interleaved rounds, median and IQR, and the
+  repeat agreement of the two sessions) in one run. The checkpoints *as shipped* are not
   rows: their COCO class predictions do not stand in for the task's classes.
 - Goal: a found design with at least the transfer-tuned YOLO11n@640's mAP50-95 at <= 0.6x its latency.
 
@@ -104,7 +105,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "transfer_frontier")
     parser.add_argument("--evaluations", type=int, default=12)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only-search", action="store_true", help="run (or resume) the search, then stop")
     parser.add_argument(
         "--only-baselines",
@@ -127,7 +128,7 @@ def main() -> int:
     protocol = FrontierProtocol(threads=args.threads).for_own_classes()
     result = run_frontier(args.out / "search", args.out, heldout=heldout, protocol=protocol)
     meta = {
-        "protocol": result["protocol"].to_dict(),
+        "protocol": result["protocol"].to_dict() | {"repeat_agreement": result["repeat_agreement"]},
         "commit": _commit(),
         "search": {
             "evaluations": args.evaluations,

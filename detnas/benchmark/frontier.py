@@ -18,9 +18,13 @@ a pretrained-anchored run comes from it):
   every network gets one identical transfer, longer than the search's (the head probe, then two fine-tune passes
   over every training image) at 640 px, and each row is that network measured at its size. The goal compares with
   the transfer-tuned YOLO11n@640.
-- **Latency, one run.** ONNX Runtime on CPU, batch 1, ``threads`` fixed, every network exported at its size; all
-  sessions are warmed, then timed in ``rounds`` interleaved rounds (one run of each network per round, in a
-  shuffled order), so machine load hits every row alike. Median and inter-quartile range per row. INT8 TFLite
+- **Latency, one run.** ONNX Runtime on CPU, batch 1, ``threads`` fixed (1 by default), every network exported at
+  its size and opened in two sessions; all sessions are warmed, then timed in ``rounds`` interleaved rounds (one
+  run of each session per round, in a shuffled order), so machine load hits every row alike, by the calling
+  thread's CPU clock (``clock``), which other processes hardly move (YOLO11n at 320 px on a machine running two
+  trainings: wall 36.0/36.8 ms with IQR 4-5 ms, thread CPU 17.9/17.9 ms with IQR 0.8). Median and inter-quartile
+  range per row over both sessions; ``repeat_agreement``, the largest relative difference between the two sessions'
+  medians of one network, says how far any two figures of the file can be trusted apart. INT8 TFLite
   exports are timed with the TFLite interpreter (another backend: listed, not on the ONNX curves).
 
 Each row's result is a JSON file in ``OUT/rows/`` written when it is done, so an interrupted run resumes.
@@ -75,9 +79,12 @@ def transfer_final_recipe() -> Recipe:
 class FrontierProtocol:
     recipe: Recipe = field(default_factory=final_recipe)
     sizes: tuple[int, ...] = DEFAULT_SIZES
-    threads: int = 2
+    threads: int = 1
     warmup: int = 10
     rounds: int = 30
+    # thread-cpu: the calling thread's CPU time (ONNX Runtime at 1 thread runs in it), which other processes on the
+    # machine hardly move; wall: elapsed time, what a multi-threaded deployment waits; auto: thread-cpu at 1 thread
+    clock: str = "auto"
     max_found: int = 6  # front designs carried to the final fine-tune, spread along latency
     # Data with other classes than the checkpoints': no *shipped* rows (COCO class predictions do not stand in for
     # the task's), every network transferred once at ``train_imgsz`` and measured at each size, goal against the
@@ -99,8 +106,12 @@ class FrontierProtocol:
             goal_latency_ratio=0.6,
         )
 
+    @property
+    def timing_clock(self) -> str:
+        return ("thread-cpu" if self.threads == 1 else "wall") if self.clock == "auto" else self.clock
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"recipe": self.recipe.to_dict()}
+        return asdict(self) | {"recipe": self.recipe.to_dict(), "clock": self.timing_clock}
 
 
 @dataclass(frozen=True)
@@ -354,12 +365,18 @@ def score_rows(plans: Sequence[Plan], heldout: Path, protocol: FrontierProtocol,
 # ---- latency: every network in one interleaved run -----------------------------------------------------------------
 
 
-def time_rows(rows: list[dict], protocol: FrontierProtocol, out: Path, log=print) -> None:
-    """ONNX Runtime latency of every non-INT8 row, interleaved (see the protocol); TFLite rows with its interpreter."""
+def time_rows(rows: list[dict], protocol: FrontierProtocol, out: Path, log=print) -> float | None:
+    """ONNX Runtime latency of every non-INT8 row, interleaved, each network in two sessions (see the protocol);
+    TFLite rows with its interpreter. Returns the repeat agreement: the largest relative difference between the two
+    sessions' medians of one network (None when nothing was timed)."""
     import numpy as np
 
     from detnas.evaluate.latency import export_onnx, onnx_session, summarize
 
+    clock = protocol.timing_clock
+    if clock == "thread-cpu" and protocol.threads != 1:
+        raise ValueError("the thread-cpu clock times one thread: use threads=1, or clock='wall'")
+    now = time.thread_time if clock == "thread-cpu" else time.perf_counter
     sessions = {}
     for row in rows:
         if row["variant"] == "int8" or row.get("latency_backend"):
@@ -367,35 +384,44 @@ def time_rows(rows: list[dict], protocol: FrontierProtocol, out: Path, log=print
         onnx_dir = out / "onnx" / f"{row['model']}_{row['imgsz']}".replace(".", "")
         found = sorted(onnx_dir.glob("*.onnx"))
         path = found[0] if found else export_onnx(Path(row["weights"]), row["imgsz"], onnx_dir)
-        session = onnx_session(path, protocol.threads)
+        pair = (onnx_session(path, protocol.threads), onnx_session(path, protocol.threads))
         x = np.random.default_rng(0).random((1, 3, row["imgsz"], row["imgsz"]), dtype=np.float32)
-        sessions[row["name"]] = (session, {session.get_inputs()[0].name: x})
+        sessions[row["name"]] = (pair, {pair[0].get_inputs()[0].name: x})
+    agreement = None
     if sessions:
         log(
-            f"  timing {len(sessions)} networks: {protocol.warmup} warm-up runs each, "
-            f"{protocol.rounds} interleaved rounds"
+            f"  timing {len(sessions)} networks, two sessions each: {protocol.warmup} warm-up runs, "
+            f"{protocol.rounds} interleaved rounds, {clock} clock"
         )
-        for session, feed in sessions.values():
-            for _ in range(protocol.warmup):
-                session.run(None, feed)
-        times: dict[str, list[float]] = {name: [] for name in sessions}
-        order = list(sessions)
+        for pair, feed in sessions.values():
+            for session in pair:
+                for _ in range(protocol.warmup):
+                    session.run(None, feed)
+        times: dict[tuple[str, int], list[float]] = {(name, k): [] for name in sessions for k in (0, 1)}
+        order = list(times)
         rng = random.Random(0)
         for _ in range(protocol.rounds):
             rng.shuffle(order)
-            for name in order:
-                session, feed = sessions[name]
-                t0 = time.perf_counter()
-                session.run(None, feed)
-                times[name].append((time.perf_counter() - t0) * 1e3)
+            for name, k in order:
+                pair, feed = sessions[name]
+                t0 = now()
+                pair[k].run(None, feed)
+                times[(name, k)].append((now() - t0) * 1e3)
+        differences = []
         for row in rows:
-            if row["name"] in times:
-                s = summarize(times[row["name"]])
-                row.update(
-                    latency_ms=round(s["median_ms"], 3),
-                    latency_spread_ms=round(s["iqr_ms"], 3),
-                    latency_backend=f"onnxruntime cpu {protocol.threads} threads",
-                )
+            if row["name"] not in sessions:
+                continue
+            a, b = (float(np.median(times[(row["name"], k)])) for k in (0, 1))
+            differences.append(abs(a - b) / min(a, b))
+            s = summarize(times[(row["name"], 0)] + times[(row["name"], 1)])
+            row.update(
+                latency_ms=round(s["median_ms"], 3),
+                latency_spread_ms=round(s["iqr_ms"], 3),
+                latency_sessions_ms=[round(a, 6), round(b, 6)],
+                latency_backend=f"onnxruntime cpu {protocol.threads} thread(s), {clock} clock",
+            )
+        agreement = max(differences)
+        log(f"  repeat agreement: the two sessions of one network differ by at most {agreement:.1%}")
     for row in rows:
         if row["variant"] == "int8" and not row.get("latency_backend"):
             from detnas.benchmark.compare import LatencySettings, time_tflite
@@ -405,8 +431,9 @@ def time_rows(rows: list[dict], protocol: FrontierProtocol, out: Path, log=print
             row.update(
                 latency_ms=round(record.median_ms, 3),
                 latency_spread_ms=round(record.iqr_ms, 3),
-                latency_backend=f"tflite interpreter {protocol.threads} threads",
+                latency_backend=f"tflite interpreter {protocol.threads} threads, wall clock",
             )
+    return agreement
 
 
 # ---- what the picture says -----------------------------------------------------------------------------------------
@@ -561,7 +588,8 @@ def plot(rows: Sequence[dict], path: Path, title: str) -> Path:
                 fontsize=7,
                 alpha=0.7,
             )
-    ax.set_xlabel("latency (ms, ONNX Runtime CPU, batch 1, median of interleaved runs)")
+    backend = next((r["latency_backend"] for r in rows if str(r.get("latency_backend", "")).startswith("onnx")), "")
+    ax.set_xlabel(f"latency (ms, batch 1, median of interleaved runs; {backend})")
     ax.set_ylabel("mAP50-95 on held-out images (pycocotools)")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
@@ -637,13 +665,14 @@ def run_frontier(
     plans += int8_plans(int8_dir) if int8_dir and not protocol.own_classes else []
     log(f"{len(plans)} rows: scoring on {heldout}")
     rows = score_rows(plans, heldout, protocol, out, log=log)
-    time_rows(rows, protocol, out, log=log)
+    agreement = time_rows(rows, protocol, out, log=log)
     return {
         "rows": rows,
         "heldout": str(heldout),
         "search_data": config.data,
         "parents": [str(p) for p in parents],
         "protocol": protocol,
+        "repeat_agreement": agreement,
     }
 
 

@@ -163,7 +163,8 @@ def _frontier_command(args, run: Path) -> int:
         print(f"error: {run}: no row could be measured (see the messages above)", file=sys.stderr)
         return 1
     used = result["protocol"]  # the own-classes protocol when the run's data has other classes than the checkpoints
-    meta = {"protocol": used.to_dict(), "run": str(run), "heldout": result["heldout"]}
+    protocol_record = used.to_dict() | {"repeat_agreement": result["repeat_agreement"]}
+    meta = {"protocol": protocol_record, "run": str(run), "heldout": result["heldout"]}
     title = f"{run}: found designs against checkpoints"
     paths = write_results(result["rows"], meta, out / "frontier.json", title, protocol=used)
     print(markdown(result["rows"]))

@@ -224,6 +224,10 @@ def test_benchmark_of_an_own_classes_run_transfers_every_row_alike(tmp_path: Pat
     assert "has its own classes" in result.stderr
     payload = json.loads((out / "frontier.json").read_text())
     assert payload["protocol"]["own_classes"] and payload["protocol"]["train_imgsz"] == 640
+    assert payload["protocol"]["clock"] == "thread-cpu"
+    sessions = [r["latency_sessions_ms"] for r in payload["rows"]]
+    worst = max(abs(a - b) / min(a, b) for a, b in sessions)
+    assert abs(payload["protocol"]["repeat_agreement"] - worst) < 1e-3 * worst + 1e-9
     rows = {r["name"]: r for r in payload["rows"]}
     # no row stands on the checkpoint's COCO class predictions, and no thinned row: every network transferred once
     assert {r["variant"] for r in payload["rows"]} == {"fine-tuned"}

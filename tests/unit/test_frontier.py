@@ -49,3 +49,36 @@ def test_own_classes_goal_holds_found_designs_against_the_transfer_tuned_yolo11n
     assert g["met_speed_goal"] and g["faster_at_equal_map"] == ["found-a fine-tuned @416"]  # 0.7x is not <= 0.6x
     assert goal(rows)["reference"] is None  # the COCO protocol wants the shipped checkpoint, absent here
     assert not goal([r for r in rows if r["name"] != "found-a fine-tuned @416"], own)["met_speed_goal"]
+
+
+def _tiny_onnx(folder):
+    import torch
+
+    folder.mkdir(parents=True)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 1)).eval()
+    torch.onnx.export(net, torch.zeros(1, 3, 64, 64), str(folder / "net.onnx"), input_names=["images"], dynamo=False)
+
+
+def test_latency_is_timed_twice_per_network_and_the_agreement_reported(tmp_path):
+    from dataclasses import replace
+
+    import pytest
+
+    from detnas.benchmark.frontier import FrontierProtocol, time_rows
+
+    rows = []
+    for model in ("a", "b"):
+        _tiny_onnx(tmp_path / "onnx" / f"{model}_64")
+        rows.append(_row(f"{model} @64", "baseline", model, "fine-tuned", 64, 0.1, None) | {"latency_backend": None})
+    protocol = FrontierProtocol(warmup=2, rounds=8)
+    agreement = time_rows(rows, protocol, tmp_path, log=lambda _: None)
+    differences = []
+    for row in rows:
+        a, b = row["latency_sessions_ms"]
+        assert a > 0 and b > 0 and min(a, b) - 1e-3 <= row["latency_ms"] <= max(a, b) + 1e-3  # ms, rounded
+        assert row["latency_backend"] == "onnxruntime cpu 1 thread(s), thread-cpu clock"
+        differences.append(abs(a - b) / min(a, b))
+    assert agreement == pytest.approx(max(differences), rel=1e-3)
+    assert replace(protocol, threads=2).timing_clock == "wall" and protocol.to_dict()["clock"] == "thread-cpu"
+    with pytest.raises(ValueError, match="one thread"):
+        time_rows(rows, replace(protocol, threads=2, clock="thread-cpu"), tmp_path)
