@@ -228,7 +228,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--strategy",
         choices=sorted(STRATEGIES),
-        help="evolution (aging evolution), random, or rl (REINFORCE policy over the genes); "
+        help="evolution (aging evolution), random, local (one-gene mutations of the Pareto front: the strong "
+        "baseline) or rl (REINFORCE policy over the genes); "
         f"default {SEARCH['strategy']}",
     )
     p.add_argument(

@@ -4,6 +4,8 @@
   (proxy score up, latency down) with the NSGA-II crowding distance as tie-break; the population is the newest
   ``population_size`` finished candidates, so old ones age out.
 - ``RandomSearch``: uniform samples of the same space, the control every search should beat.
+- ``LocalSearch``: one-gene mutations of a random member of the current Pareto front (White et al. 2021: local
+  search is the strong baseline of NAS), the control for searches that start from trained seeds.
 - ``ReinforceSearch``: a policy over the genome's choices trained with REINFORCE (NASNet/MnasNet style).
 
 Every strategy meets the :class:`Strategy` protocol (propose / observe / state) and is built by name from the
@@ -70,6 +72,38 @@ class RandomSearch:
 
     def observe(self, history: Sequence[Trial]) -> None:
         """Random search learns nothing."""
+
+    def state_dict(self) -> dict[str, Any] | None:
+        return None
+
+
+@dataclass
+class LocalSearch:
+    """Seeds first; then a random one-gene change of a design drawn uniformly from the Pareto front of every finished
+    trial (score up, latency down). Never proposes a genome already in the history."""
+
+    space: SearchSpace
+    seeds: Sequence[ArchGenome] = ()
+    name: str = "local"
+
+    def propose(self, history: Sequence[Trial], rng: random.Random) -> Proposal:
+        known = {t.genome.id for t in history}
+        for seed in self.seeds:
+            if seed.id not in known:
+                return Proposal(seed, "seed")
+        done = [t for t in history if t.status == "done"]
+        if not done:
+            return Proposal(_fresh(self.space, known, rng), "sample")
+        front = [done[i] for i in pareto_front([t.point for t in done])]
+        for _ in range(100):
+            base = rng.choice(front)
+            child = self.space.mutate(base.genome, rng)
+            if child.id not in known:
+                return Proposal(child, "mutation", (base.genome.id,))
+        return Proposal(_fresh(self.space, known, rng), "sample")  # the front's whole neighbourhood is evaluated
+
+    def observe(self, history: Sequence[Trial]) -> None:
+        """Local search keeps no state: its front is read off the history at each proposal."""
 
     def state_dict(self) -> dict[str, Any] | None:
         return None
@@ -446,6 +480,11 @@ def _evolution(space: SearchSpace, seeds: Sequence[ArchGenome], s: StrategySetti
 @register_strategy("random")
 def _random(space: SearchSpace, seeds: Sequence[ArchGenome], s: StrategySettings, saved: dict | None) -> Strategy:
     return RandomSearch(space, seeds=seeds)
+
+
+@register_strategy("local")
+def _local(space: SearchSpace, seeds: Sequence[ArchGenome], s: StrategySettings, saved: dict | None) -> Strategy:
+    return LocalSearch(space, seeds=seeds)
 
 
 @register_strategy("rl")

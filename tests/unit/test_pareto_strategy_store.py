@@ -11,7 +11,7 @@ import pytest
 from detnas.designs import yolo11n, yolov8n
 from detnas.search.pareto import crowding_distances, dominates, hypervolume, non_dominated_ranks, pareto_front
 from detnas.search.store import Store
-from detnas.search.strategies import AgingEvolution, RandomSearch, Trial
+from detnas.search.strategies import AgingEvolution, RandomSearch, StrategySettings, Trial
 from detnas.space import SearchSpace
 
 SPACE = SearchSpace()
@@ -146,3 +146,35 @@ def test_evolution_from_seeds_keeps_the_front() -> None:
     elite = AgingEvolution(SPACE, population_size=3, tournament_size=3, crossover_probability=0.0, elite_front=True)
     picks = [elite.propose(history, rng).parents[0] for _ in range(20)]
     assert picks.count(old.id) >= 10  # in 3 of every 4 tournaments (3 drawn of 4), and it wins each one it is in
+
+
+def test_local_search_mutates_one_gene_of_a_front_member() -> None:
+    from detnas.search.strategies import LocalSearch, make_strategy
+    from detnas.space import full_dict
+
+    def flat(genome, prefix=()):  # every leaf of the genome's full dict, by path
+        data = full_dict(genome) if not isinstance(genome, dict | list) else genome
+        items = data.items() if isinstance(data, dict) else enumerate(data)
+        out = {}
+        for k, v in items:
+            out.update(flat(v, (*prefix, k)) if isinstance(v, dict | list) else {(*prefix, k): v})
+        return out
+
+    rng = random.Random(0)
+    strategy = LocalSearch(SPACE, seeds=(yolo11n(), yolov8n()))
+    assert isinstance(make_strategy("local", SPACE, (), StrategySettings()), LocalSearch)
+    history: list[Trial] = []
+    for _ in range(2):
+        proposal = strategy.propose(history, rng)
+        assert proposal.origin == "seed"
+        history.append(_done(proposal.genome, 0.3, 50.0))
+    history.append(_done(SPACE.mutate(yolo11n(), rng), 0.1, 60.0))  # dominated: never a base
+    front = {yolo11n().id: yolo11n(), yolov8n().id: yolov8n()}
+    for _ in range(30):
+        proposal = strategy.propose(history, rng)
+        assert proposal.origin == "mutation" and proposal.parents[0] in front
+        assert proposal.genome.id not in {t.genome.id for t in history}
+        base, child = flat(front[proposal.parents[0]]), flat(proposal.genome)
+        changed = {k for k in base.keys() | child.keys() if base.get(k) != child.get(k)}
+        assert changed, "a proposal must differ from its base"
+        history.append(_done(proposal.genome, 0.05, 70.0))  # dominated too: the front stays the two seeds
