@@ -124,3 +124,33 @@ def shared_checkpoint(name: str = "yolo11n.pt") -> Path:
     if path is None or not path.is_file():
         pytest.skip(f"COCO-trained {name} not found ({path or 'no shared datasets folder'})")
     return path
+
+
+def recast(source: Path, out: Path, classes: dict[int, int], names: list[str], *, rest: int | None = None) -> Path:
+    """A COCO-labelled data YAML (coco8, coco_mini ...) as a task with its own classes: its train and val image folders
+    linked, each COCO class id in ``classes`` mapped to its new id, every other box mapped to ``rest`` (dropped when
+    None). Returns the new data YAML."""
+    import yaml
+
+    spec = yaml.safe_load(source.read_text())
+    for split in ("train", "val"):
+        images = source.parent / spec[split]
+        (out / "images").mkdir(parents=True, exist_ok=True)
+        (out / "images" / split).symlink_to(images)
+        labels = out / "labels" / split
+        labels.mkdir(parents=True)
+        for image in images.iterdir():
+            kept = []
+            truth = images.parent.parent / "labels" / images.name / f"{image.stem}.txt"
+            for line in truth.read_text().splitlines() if truth.is_file() else []:
+                if not line.strip():
+                    continue
+                cls, *box = line.split()
+                new = classes.get(int(cls), rest)
+                if new is not None:
+                    kept.append(" ".join([str(new), *box]))
+            (labels / f"{image.stem}.txt").write_text("\n".join(kept) + "\n" if kept else "")
+    data = out / "own.yaml"
+    listing = "".join(f"  {i}: {name}\n" for i, name in enumerate(names))
+    data.write_text(f"path: {out}\ntrain: images/train\nval: images/val\nnames:\n{listing}")
+    return data

@@ -33,6 +33,13 @@ class ProbeSettings:
     # "last": the final 1x1 conv of each class branch, a linear probe (coco_indoor4, YOLO11n at 320: 0.171 mAP50-95
     # after 30 passes); "branch": every layer of the branches (0.172 after 10 passes, at about 30x the seconds)
     part: str = "last"
+    # A small data set fills few batches: at least this many optimiser steps however few the images (4 images in one
+    # batch x 30 passes = 30 steps left a one-class head below the validation threshold: 0 predictions on coco8)
+    min_steps: int = 200
+
+    def passes(self, batches: int) -> int:
+        """Passes over ``batches`` cached batches: ``epochs``, more when that would make fewer than ``min_steps``."""
+        return max(self.epochs, -(-self.min_steps // max(batches, 1)))
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch < 1 or not self.lr > 0 or self.part not in ("branch", "last"):
@@ -42,7 +49,8 @@ class ProbeSettings:
 @dataclass(frozen=True)
 class ProbeReport:
     images: int
-    epochs: int
+    epochs: int  # passes over the cached batches actually run (see ProbeSettings.passes)
+    steps: int
     cache_seconds: float
     fit_seconds: float
     cls_loss_first: float
@@ -132,13 +140,14 @@ def probe_class_head(
     for p in params:
         p.requires_grad_(True)
     optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    steps = settings.epochs * len(batches)
+    passes = settings.passes(len(batches))
+    steps = passes * len(batches)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.lr, total_steps=steps, pct_start=0.1)
     order = random.Random(seed)
     first = last = float("nan")
     started = time.perf_counter()
     try:
-        for epoch in range(settings.epochs):
+        for epoch in range(passes):
             total, count = 0.0, 0
             for batch in order.sample(batches, len(batches)):
                 feats = [t.float() for t in batch.feats]
@@ -159,7 +168,8 @@ def probe_class_head(
             p.requires_grad_(flag)
     return ProbeReport(
         images=sum(len(b.boxes) for b in batches),
-        epochs=settings.epochs,
+        epochs=passes,
+        steps=steps,
         cache_seconds=round(cache_seconds, 3),
         fit_seconds=round(time.perf_counter() - started, 3),
         cls_loss_first=round(first, 5),

@@ -14,7 +14,7 @@ import pytest
 
 from detnas.cli import build_parser
 from detnas.models import litert_available
-from tests.helpers import TINY_FLAGS, detnas, shared_checkpoint
+from tests.helpers import TINY_FLAGS, detnas, recast, shared_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -186,29 +186,13 @@ def test_benchmark_of_an_anchored_run_draws_the_frontier(tmp_path: Path, coco8: 
     assert set(payload["goal"]) >= {"met_speed_goal", "front_above_thinning"}
 
 
-def _two_classes(coco8: Path, out: Path) -> Path:
-    """coco8 recast as a task with its own 2 classes (person, other): images linked, labels remapped."""
-    root = coco8.parent / "coco8"
-    for split in ("train", "val"):
-        (out / "images").mkdir(parents=True, exist_ok=True)
-        (out / "images" / split).symlink_to(root / "images" / split)
-        labels = out / "labels" / split
-        labels.mkdir(parents=True)
-        for source in (root / "labels" / split).glob("*.txt"):
-            lines = [line.split() for line in source.read_text().splitlines() if line.strip()]
-            remapped = [" ".join(["0" if cls == "0" else "1", *rest]) for cls, *rest in lines]
-            (labels / source.name).write_text("\n".join(remapped) + "\n")
-    data = out / "two_classes.yaml"
-    data.write_text("path: .\ntrain: images/train\nval: images/val\nnames:\n  0: person\n  1: other\n")
-    return data
-
-
 @pytest.mark.slow
 def test_benchmark_of_an_own_classes_run_transfers_every_row_alike(tmp_path: Path, coco8: Path) -> None:
     from detnas.datasets import split_val
 
     parent = shared_checkpoint("yolo11n.pt")
-    search_half, _ = split_val(_two_classes(coco8, tmp_path / "data"), tmp_path / "split")
+    two_classes = recast(coco8, tmp_path / "data", {0: 0}, ["person", "other"], rest=1)
+    search_half, _ = split_val(two_classes, tmp_path / "split")
     run = tmp_path / "run"
     searched = detnas(
         "search", "--data", str(search_half), "--out", str(run), "--evaluations", "2", "--population", "2",
@@ -235,7 +219,7 @@ def test_benchmark_of_an_own_classes_run_transfers_every_row_alike(tmp_path: Pat
     assert not any("-w" in r["model"] for r in payload["rows"])
     big, small = rows["yolo11n fine-tuned @640"], rows["yolo11n fine-tuned @320"]
     assert big["weights"] == small["weights"] and big["trained_imgsz"] == small["trained_imgsz"] == 640
-    assert big["head_probe"]["epochs"] == 30  # the fresh class head learned before the fine-tune
+    assert big["head_probe"]["steps"] >= 200  # the fresh class head learned before the fine-tune
     assert big["map50_95"] > 0.05, big  # the transferred classes are detected on the held-out images
     assert big["latency_ms"] > small["latency_ms"]
     found = [r for r in payload["rows"] if r["kind"] == "found"]

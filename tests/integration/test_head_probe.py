@@ -47,3 +47,26 @@ def test_probe_teaches_a_fresh_class_head_and_leaves_the_body(datasets: Path, tm
     assert before < 0.02 and after > 0.06 and after > 5 * before, (before, after)
     changed = [k for k, v in model.state_dict().items() if k in body and not torch.equal(v, body[k])]
     assert not changed, f"the probe changed the frozen body: {changed[:3]}"
+
+
+@pytest.mark.slow
+def test_one_class_task_is_transferred_end_to_end(coco_mini: Path, tmp_path: Path) -> None:
+    """A data set with a single class (coco_mini's people, every other box dropped): the candidate inherits, its fresh
+    one-class head is probed, fine-tuned and scored like any other."""
+    from detnas.architecture import write_yaml
+    from detnas.evaluate.candidate import evaluate_candidate
+    from detnas.evaluate.recipe import fine_tune_recipe
+    from detnas.evaluate.request import WorkerResult
+    from tests.helpers import recast
+
+    data = recast(coco_mini, tmp_path / "data", {0: 0}, ["person"])  # 36 of its 80 train images hold people
+    arch = write_yaml(yolo11n().with_imgsz(320), tmp_path / "yolo11n-one-class.yaml")
+    evaluation = evaluate_candidate(
+        arch, data, fine_tune_recipe(imgsz=320), workdir=tmp_path / "eval", proxy="pretrained",
+        parents=[shared_checkpoint()], latency_backend=None,
+    )  # fmt: skip
+    assert evaluation.status == "ok", evaluation.failure_reason
+    inheritance = WorkerResult.from_json(tmp_path / "eval" / "result.json").inheritance
+    probe = inheritance["head_probe"]
+    assert inheritance["head_reset"] and probe["steps"] >= 200  # 80 images: 5 batches, 40 passes
+    assert evaluation.metrics.map50_95 > 0.1, evaluation.metrics  # people are found on the val images
