@@ -229,10 +229,11 @@ def _score_row(plan: Plan, heldout: Path, protocol: FrontierProtocol, workdir: P
         "variant": plan.variant,
         "imgsz": plan.imgsz,
     }
-    if plan.variant in ("shipped", "int8"):
+
+    def heldout_metrics(weights: Path) -> Metrics:
+        """Stored weights validated on the held-out images at the row's size."""
         prepared = prepare_data(heldout, recipe, workdir / "data", check=False)
-        weights = plan.parents[0]
-        metrics = run_validation(
+        return run_validation(
             weights,
             prepared.data_yaml,
             imgsz=plan.imgsz,
@@ -243,25 +244,17 @@ def _score_row(plan: Plan, heldout: Path, protocol: FrontierProtocol, workdir: P
             val_images=prepared.val_images,
             coco_annotations=prepared.coco_annotations,
         )
+
+    if plan.variant in ("shipped", "int8"):
+        weights = plan.parents[0]
+        metrics = heldout_metrics(weights)
         row.update(weights=str(weights), inherited_fraction=1.0, parent=weights.name)
-    elif plan.variant == "fine-tuned" and protocol.train_imgsz and protocol.train_imgsz != plan.imgsz:
+    elif plan.variant == "fine-tuned" and protocol.train_imgsz:  # transferred once, measured at each size
         evaluation = _transferred(plan, heldout, protocol, workdir.parent.parent / "trained")
-        prepared = prepare_data(heldout, recipe, workdir / "data", check=False)
-        metrics = run_validation(
-            Path(evaluation["weights"]),
-            prepared.data_yaml,
-            imgsz=plan.imgsz,
-            batch=8,
-            device="cpu",
-            save_dir=workdir / "val",
-            names=prepared.names,
-            val_images=prepared.val_images,
-            coco_annotations=prepared.coco_annotations,
-        )
-        row.update({k: v for k, v in evaluation.items() if k != "metrics"}, trained_imgsz=protocol.train_imgsz)
-    elif plan.variant == "fine-tuned" and protocol.train_imgsz:
-        evaluation = _transferred(plan, heldout, protocol, workdir.parent.parent / "trained")
-        metrics = Metrics(**evaluation["metrics"])
+        if protocol.train_imgsz == plan.imgsz:
+            metrics = Metrics(**evaluation["metrics"])
+        else:
+            metrics = heldout_metrics(Path(evaluation["weights"]))
         row.update({k: v for k, v in evaluation.items() if k != "metrics"}, trained_imgsz=protocol.train_imgsz)
     else:
         assert plan.genome is not None
