@@ -164,6 +164,7 @@ def recipe_from_args(args: argparse.Namespace, *, fine_tune: bool = False, scrat
         "seed": args.seed,
         "time_limit_s": args.time_limit,
         "head_probe": getattr(args, "head_probe", None),
+        "distill": getattr(args, "distill", None),
     }
     if fine_tune:
         return fine_tune_recipe(**{k: v for k, v in given.items() if v is not None})
@@ -203,14 +204,21 @@ def add_proxy_arguments(p: argparse.ArgumentParser, *, default: str | None) -> N
 
 
 def add_head_probe_argument(p: argparse.ArgumentParser) -> None:
-    """--head-probe, shared by evaluate and search."""
-    from detnas.evaluate.recipe import HEAD_PROBE, Recipe
+    """--head-probe and --distill, shared by evaluate and search."""
+    from detnas.evaluate.recipe import DISTILL, HEAD_PROBE, Recipe
 
     p.add_argument(
         "--head-probe",
         choices=HEAD_PROBE,
         help="train a fresh class head on frozen inherited features before the fine-tune: auto (when the data's "
         f"classes are not the parent's), on, off (default {Recipe.head_probe})",
+    )
+    p.add_argument(
+        "--distill",
+        choices=DISTILL,
+        help="after inheriting, distil the candidate from its parent (class and box outputs as targets, "
+        "detnas.evaluate.distill) before the fine-tune: auto (sliced candidates on the parent's classes), on, off "
+        f"(default {Recipe.distill})",
     )
 
 

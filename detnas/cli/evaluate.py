@@ -154,7 +154,7 @@ def _refuse_ignored(args: argparse.Namespace, proxy) -> None:
         (not proxy.trains, ("--epochs", "--batch", "--time-limit"), f"proxy {proxy.name!r} does not train"),
         (
             not proxy.inherits,
-            ("--parent", "--parent-run", "--head-probe"),
+            ("--parent", "--parent-run", "--head-probe", "--distill"),
             f"proxy {proxy.name!r} does not inherit weights",
         ),
         (

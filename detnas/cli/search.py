@@ -106,6 +106,8 @@ def _new_config(args: argparse.Namespace) -> tuple[SearchConfig, str]:
     proxy = args.proxy or default_proxy(device, parents=bool(parents))
     if args.head_probe is not None and not get_proxy(proxy).inherits:
         raise ValueError(f"--head-probe does not apply: proxy {proxy!r} inherits no class head; drop --head-probe")
+    if args.distill is not None and not get_proxy(proxy).inherits:
+        raise ValueError(f"--distill does not apply: proxy {proxy!r} inherits from no parent; drop --distill")
     recipe = recipe_from_args(args, fine_tune=get_proxy(proxy).inherits, scratch=SCRATCH_SEARCH_DEFAULTS)
     sizes = args.sizes
     if sizes is None:  # checkpoints: the input size is searched with the network, unless --imgsz pins it

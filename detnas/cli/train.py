@@ -10,7 +10,7 @@ from detnas.cli.common import (
     parse_imgsz,
     positive_int,
 )
-from detnas.deploy.train_export import DEFAULT_PROJECT, export, starting_weights, train
+from detnas.deploy.train_export import DEFAULT_PROJECT, distill_train, export, starting_weights, train
 
 
 def add_train_parser(subparsers) -> None:
@@ -47,6 +47,19 @@ def add_train_parser(subparsers) -> None:
         action="store_true",
         help="a front/<id>.yaml with its <id>.pt beside it starts from those inherited weights unless this is given",
     )
+    p.add_argument(
+        "--teacher",
+        metavar="PARENT.pt",
+        help="distil from this checkpoint (the design's parent): its class and box outputs become targets "
+        "(detnas.evaluate.distill); ARCH must then be a .pt",
+    )
+    p.add_argument(
+        "--label-weight",
+        type=float,
+        default=None,
+        help="with --teacher: weight of the labels' detection loss beside distillation (default 1; 0: unlabelled "
+        "images)",
+    )
     p.set_defaults(func=_train_command)
 
 
@@ -59,6 +72,29 @@ def _train_command(args) -> int:
         arch = str(weights)
     elif args.scratch and not str(arch).lower().endswith((".yaml", ".yml")):
         raise ValueError(f"--scratch applies to a model YAML, not {arch}: pass front/<id>.yaml to train from scratch")
+    if args.label_weight is not None and args.teacher is None:
+        raise ValueError("--label-weight applies only with --teacher: pass the parent checkpoint to distil from")
+    if args.teacher is not None:
+        for option in ("workers", "weights_dir"):
+            if getattr(args, option) is not None:
+                raise ValueError(f"--{option.replace('_', '-')} does not apply with --teacher: drop it")
+        result = distill_train(
+            arch,
+            teacher=args.teacher,
+            data=args.data,
+            epochs=args.epochs,
+            imgsz=args.imgsz,
+            batch=args.batch,
+            device=args.device,
+            project=args.project,
+            name=args.name,
+            exist_ok=args.exist_ok,
+            seed=args.seed,
+            label_weight=1.0 if args.label_weight is None else args.label_weight,
+        )
+        score = result.metrics.get("metrics/mAP50-95(B)")
+        print(f"distilled: {result.save_dir} (last {result.last}); mAP50-95 on --data's val: {score}")
+        return 0
     result = train(
         arch,
         data=args.data,

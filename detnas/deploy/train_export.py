@@ -91,6 +91,101 @@ def train(
     return TrainResult(save_dir, best if best.is_file() else None, last if last.is_file() else None, metrics)
 
 
+def distill_train(
+    model_path: str | Path,
+    *,
+    teacher: str | Path,
+    data: str | Path,
+    epochs: int,
+    imgsz: int | None = None,
+    batch: int = 16,
+    device: str = "cpu",
+    project: str | Path = DEFAULT_PROJECT,
+    name: str = "train",
+    exist_ok: bool = False,
+    seed: int = 0,
+    label_weight: float = 1.0,
+) -> TrainResult:
+    """Train the weights ``model_path`` (a sliced design's ``front/<id>.pt``, any YOLO .pt) to reproduce ``teacher``
+    (its parent) with ``detnas.evaluate.distill``, plus the labels' detection loss times ``label_weight`` (0: the
+    images need no labels); writes ``PROJECT/NAME/weights/last.pt`` and ``distill.json``, then validates on the data.
+
+    Raises:
+        ValueError / FileNotFoundError: one line for a bad model, teacher, data or setting.
+    """
+    import json
+
+    from detnas.evaluate.data import load_data_yaml
+    from detnas.evaluate.distill import DistillSettings, distill
+    from detnas.inherit.candidate import same_classes, save_checkpoint
+
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if (imgsz is not None and (imgsz < 32 or imgsz % 32)) or batch < 1:
+        raise ValueError(f"need imgsz a positive multiple of 32 and batch >= 1, got {imgsz} and {batch}")
+    if label_weight < 0:
+        raise ValueError(f"--label-weight must be >= 0, got {label_weight}")
+    data = Path(data).expanduser()
+    if not data.is_file():
+        raise FileNotFoundError(f"data YAML {data} does not exist: pass an Ultralytics data YAML (--data)")
+    spec = load_data_yaml(data)
+    student = _detection_weights(model_path, "ARCH")
+    parent = _detection_weights(teacher, "--teacher")
+    s_head, t_head = _head(student), _head(parent)
+    if list(s_head.stride) != list(t_head.stride) or s_head.reg_max != t_head.reg_max:
+        raise ValueError(
+            f"{teacher}: its Detect head (strides {[int(x) for x in t_head.stride]}, reg_max {t_head.reg_max}) does "
+            f"not match {model_path}'s ({[int(x) for x in s_head.stride]}, reg_max {s_head.reg_max}): distil from "
+            "the design's parent"
+        )
+    names = dict(spec.names)
+    classes = s_head.nc == t_head.nc == len(names) and same_classes(dict(parent.names), len(names), names)
+    if s_head.nc != len(names):
+        raise ValueError(
+            f"{model_path} predicts {s_head.nc} classes but {data} has {len(names)}: search or fine-tune on this data "
+            "first"
+        )
+    save_dir = Path(project).expanduser().resolve() / name
+    if save_dir.exists() and not exist_ok:
+        raise ValueError(f"{save_dir} exists: pass --exist-ok to reuse it or another --name")
+    settings = DistillSettings(epochs=float(epochs), batch=batch, seed=seed, label_weight=label_weight)
+    size = imgsz or 640
+    report = distill(
+        student, parent, data, imgsz=size, settings=settings, distill_classes=classes, device=device,
+        log=print,
+    )
+    last = save_checkpoint(student, save_dir / "weights" / "last.pt", extra={"train_args": {"imgsz": size}})
+    (save_dir / "distill.json").write_text(
+        json.dumps({"teacher": str(teacher), "student": str(model_path), "data": str(data), "imgsz": size,
+                    "report": report.to_dict()}, indent=2)
+    )
+    from ultralytics import YOLO
+
+    validated = YOLO(str(last)).val(
+        data=str(data.resolve()), imgsz=size, batch=batch, device=device, plots=False, verbose=False,
+        project=str(save_dir), name="val", exist_ok=True,
+    )
+    metrics = {k: float(v) for k, v in validated.results_dict.items() if _is_number(v)}
+    return TrainResult(save_dir, None, last, metrics)
+
+
+def _detection_weights(path: str | Path, what: str):
+    """A .pt file's loaded model (one line naming the file when it is not one)."""
+    resolved = resolve_model(path)
+    if resolved.kind != "yolo" or resolved.path is None:
+        raise ValueError(f"{what} {path}: distillation needs a trained .pt checkpoint, not a {resolved.kind} model")
+    return load_model(resolved).model.model.float()
+
+
+def _head(model):
+    from ultralytics.nn.modules.head import Detect
+
+    head = next((m for m in model.modules() if isinstance(m, Detect)), None)
+    if head is None:
+        raise ValueError("distillation needs detection models (no Detect head found)")
+    return head
+
+
 def _is_number(value: Any) -> bool:
     try:
         float(value)

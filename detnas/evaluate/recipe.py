@@ -10,6 +10,7 @@ from typing import Any
 from detnas.errors import InputError
 
 HEAD_PROBE = ("auto", "on", "off")
+DISTILL = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,11 @@ class Recipe:
     head_probe: str = "auto"
     probe_epochs: int = 30
     probe_lr: float = 1e-2
+    # Distillation from the parent (detnas.evaluate.distill) after inheriting, before the fine-tune: "auto" when
+    # slicing changed the parent's function and the data's classes are the parent's, "on" for every inheriting
+    # candidate, "off" never. ``distill_epochs``: passes over the recipe's training images.
+    distill: str = "off"
+    distill_epochs: float = 1.0
 
     def __post_init__(self) -> None:
         checks = [
@@ -59,6 +65,11 @@ class Recipe:
             (self.batch >= 1, f"batch must be >= 1, got {self.batch}"),
             (self.val_batch >= 1, f"val_batch must be >= 1, got {self.val_batch}"),
             (self.head_probe in HEAD_PROBE, f"head_probe must be one of {HEAD_PROBE}, got {self.head_probe!r}"),
+            (self.distill in DISTILL, f"distill must be one of {DISTILL}, got {self.distill!r}"),
+            (
+                self.distill_epochs > 0 and math.isfinite(self.distill_epochs),
+                f"distill_epochs must be positive, got {self.distill_epochs}",
+            ),
             (self.probe_epochs >= 1, f"probe_epochs must be >= 1, got {self.probe_epochs}"),
             (self.probe_lr > 0 and math.isfinite(self.probe_lr), f"probe_lr must be positive, got {self.probe_lr}"),
             (self.workers >= 0, f"workers must be >= 0, got {self.workers}"),
@@ -82,6 +93,10 @@ class Recipe:
     def probes_head(self, head_reset: bool) -> bool:
         """Whether an inheriting candidate's class branches are probed before anything else trains."""
         return self.head_probe == "on" or (self.head_probe == "auto" and head_reset)
+
+    def distills(self, sliced: bool, head_reset: bool) -> bool:
+        """Whether an inheriting candidate learns from its parent's outputs before the fine-tune."""
+        return self.distill == "on" or (self.distill == "auto" and sliced and not head_reset)
 
     def subset_size(self, available: int) -> int:
         """Number of training images this recipe uses out of ``available``."""

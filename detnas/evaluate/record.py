@@ -14,7 +14,7 @@ from detnas.cost import Cost
 from .recipe import Recipe
 
 SCHEMA_VERSION = 1
-PHASES = ("build", "inherit", "probe", "train", "validate", "score", "latency", "other")
+PHASES = ("build", "inherit", "distill", "probe", "train", "validate", "score", "latency", "other")
 
 
 @dataclass

@@ -106,6 +106,26 @@ def _inherit(state: _Run) -> Path:
         parent_paths = [str(p) for p in request.parents]
         state.result.inheritance = inheritance.to_dict() | {"bn_images": seen, "parents": parent_paths}
         out = request.workdir / "inherited.pt"
+        sliced = inheritance.reconstruction is not None
+        distills = request.recipe.distills(sliced, inheritance.head_reset)
+        if not request.recipe.probes_head(inheritance.head_reset) and not distills:
+            return save_checkpoint(model, out)
+    if distills:
+        with state.phase("distill"):  # the child learns its parent's class and box outputs on the training images
+            from detnas.evaluate.distill import DistillSettings, distill
+
+            teacher = next(p for p in parents if Path(p.path).name == inheritance.parent)
+            settings = DistillSettings(epochs=request.recipe.distill_epochs, batch=request.recipe.batch, seed=seed)
+            report = distill(
+                model,
+                teacher.model,
+                request.data_yaml,
+                imgsz=request.imgsz,
+                settings=settings,
+                distill_classes=not inheritance.head_reset,
+                device=request.device,
+            )
+            state.result.inheritance = state.result.inheritance | {"distillation": report.to_dict()}
         if not request.recipe.probes_head(inheritance.head_reset):
             return save_checkpoint(model, out)
     with state.phase("probe"):  # the fresh class branches learn on cached features of the frozen network

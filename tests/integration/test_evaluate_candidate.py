@@ -72,9 +72,10 @@ def test_tiny_training_returns_losses_map_latency_and_weights(trained: Evaluatio
     assert e.latency.backend == "torch" and e.latency.median_ms > 0 and not e.latency.cached
     assert Path(e.weights_last).is_file() and Path(e.weights_best).is_file()
     assert Path(e.weights_last).is_relative_to(e.workdir)
-    assert set(e.phase_seconds) == {"build", "inherit", "probe", "train", "validate", "score", "latency", "other"}
+    phases = {"build", "inherit", "distill", "probe", "train", "validate", "score", "latency", "other"}
+    assert set(e.phase_seconds) == phases
     assert e.phase_seconds["inherit"] == 0.0  # the default proxy 'map' inherits nothing
-    assert e.phase_seconds["probe"] == 0.0  # and so probes no class head
+    assert e.phase_seconds["probe"] == e.phase_seconds["distill"] == 0.0  # and so probes and distils nothing
     assert e.proxy is not None and e.proxy.proxy == "map" and e.proxy.score == e.metrics.map50_95
     assert all(v >= 0 for v in e.phase_seconds.values()) and e.phase_seconds["train"] > 0
     assert e.total_seconds >= sum(e.phase_seconds.values()) - 1e-3

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import random
 from pathlib import Path
 
 import pytest
@@ -15,10 +14,8 @@ from detnas import designs
 from detnas.architecture import write_yaml
 from detnas.datasets import datasets_dir
 from detnas.genome import ArchGenome
-from detnas.inherit import transfer as transfer_module
 from detnas.inherit.candidate import inherit, reestimate_bn, save_checkpoint
 from detnas.inherit.checkpoint import load_parent
-from detnas.inherit.transfer import Map, select
 from detnas.neck_space import NeckGenome
 from tests.helpers import TINY_FLAGS, detnas
 
@@ -93,28 +90,35 @@ def test_keeping_every_channel_reproduces_the_parent(images: torch.Tensor) -> No
     assert set(result.methods) == {"copied"} and result.fraction > 0.9999  # all but the fixed DFL
 
 
-def test_importance_slice_stays_closer_than_random_channels(images: torch.Tensor, monkeypatch) -> None:
-    """Pruning by |BN gamma| keeps more of the parent's function than the same pruning with random channels."""
+def test_a_slice_keeps_far_more_of_the_parent_than_an_untrained_network(coco8: Path, coco_mini: Path) -> None:
+    """Slicing with reconstruction (as the search inherits) carries the parent's detection over: class and box
+    divergence from the parent on real images (not an output L2, which box pixel coordinates dominate) is far below an
+    untrained network's of the same design. Without reconstruction a slice this deep is hardly closer (4.36 against
+    5.44).
+
+    An earlier test here claimed that channels chosen by |BN gamma| keep more than random channels; judged by this
+    divergence on coco8's val images they do not (importance 4.36, random 3.54-4.78, median 4.18 over 5 draws)."""
+    from detnas.architecture import build_model
+    from detnas.inherit.divergence import divergence
+    from detnas.proxies.val_loss import letterboxed_dataset
+
+    dataset = letterboxed_dataset(coco8, "val", imgsz=320, batch=4)
+    images = dataset.collate_fn([dataset[i] for i in range(len(dataset))])["img"].float() / 255
     parent = load_parent(_checkpoint("yolo11n"))
     genome = _scaled(parent.genome, ((32, 48, 1), (64, 96, 1), (128, 128, 1), (192, 192, 1)), (96, 64, 96, 192))
-    reference = _outputs(parent.model, images)
-    child, result = inherit(genome, [parent], nc=80)
-    assert result.methods.get("sliced", 0) >= 6 and result.changes_function
-    by_importance = _relative_error(_outputs(child, images), reference)
 
-    rng = random.Random(0)
+    def error(child) -> float:
+        d = divergence(child, parent.model, images)
+        return d["classes"] - d["classes_floor"] + d["boxes"]
 
-    def random_select(importance: torch.Tensor, k: int) -> Map:
-        p = importance.numel()
-        if k >= p:
-            return select(importance, k)
-        return Map(torch.tensor(sorted(rng.sample(range(p), k))), p)
+    from detnas.proxies.training_free import real_batches
 
-    monkeypatch.setattr(transfer_module, "select", random_select)
-    random_errors = [
-        _relative_error(_outputs(inherit(genome, [parent], nc=80)[0], images), reference) for _ in range(5)
-    ]
-    assert by_importance < sorted(random_errors)[2], (by_importance, random_errors)
+    fit = real_batches(coco_mini, imgsz=320, batch=32, count=1, seed=0)[0]["img"]  # other images than coco8's
+    child, result = inherit(genome, [parent], nc=80, images=lambda: fit)
+    assert result.methods.get("sliced", 0) >= 6 and result.reconstruction is not None
+    torch.manual_seed(0)
+    untrained = build_model(genome, 80)
+    assert error(child) < 0.5 * error(untrained), (error(child), error(untrained))
 
 
 def test_several_parents_each_candidate_takes_the_one_covering_most() -> None:
