@@ -37,6 +37,10 @@ from typing import Any
 
 from detnas.errors import InputError
 
+from .latency import OPENVINO_CONFIG, open_session, openvino_config, openvino_xml
+
+__all__ = ["OPENVINO_CONFIG", "open_session", "openvino_config", "openvino_xml"]
+
 RUNTIMES = ("onnxruntime", "openvino")
 PRECISIONS = ("fp32", "int8")
 VARIANTS = ("detnas", "stock")
@@ -46,21 +50,6 @@ STOCK_FRACTION = 0.1  # Ultralytics' own calibration loader over the train split
 RECORD_NAME = "deploy.json"
 _PACKAGES = {"onnxruntime": ("onnxruntime", "onnx"), "openvino": ("openvino", "nncf")}
 _EXTRA = {"onnxruntime": "onnx", "openvino": "openvino"}
-
-
-def openvino_config(threads: int) -> dict[str, Any]:
-    """The OpenVINO CPU compile config of every detnas figure: ``threads`` inference threads in one stream, latency
-    hint, no pinning (a shared machine), float operations in float32 (see the module docstring)."""
-    return {
-        "INFERENCE_NUM_THREADS": threads,
-        "NUM_STREAMS": 1,
-        "PERFORMANCE_HINT": "LATENCY",
-        "INFERENCE_PRECISION_HINT": "f32",
-        "ENABLE_CPU_PINNING": False,
-    }
-
-
-OPENVINO_CONFIG = openvino_config(1)
 
 
 def runtime_available(runtime: str) -> bool:
@@ -203,16 +192,6 @@ def runtime_of(artifact: str | Path) -> str | None:
     if path.suffix.lower() == ".xml" or (path.is_dir() and any(path.glob("*.xml"))):
         return "openvino"
     return None
-
-
-def openvino_xml(artifact: str | Path) -> Path:
-    path = Path(artifact)
-    if path.is_file():
-        return path
-    found = sorted(path.glob("*.xml"))
-    if not found:
-        raise InputError(f"{path}: holds no OpenVINO IR (.xml/.bin); pass a *_openvino_model folder")
-    return found[0]
 
 
 def _stage_checkpoint(weights: Path, workdir: Path) -> Path:
@@ -460,50 +439,6 @@ def openvino_f32() -> Iterator[None]:
         yield
     finally:
         OpenVINOBackend.load_model = original
-
-
-def open_session(artifact: str | Path, runtime: str, threads: int):
-    """A callable that runs the artifact once on a fixed seeded input (the latency protocol's unit of work), and a
-    description of the session. ``runtime``: onnxruntime, openvino or litert."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    if runtime == "onnxruntime":
-        from detnas.evaluate.latency import onnx_session
-
-        session = onnx_session(Path(artifact), threads)
-        node = session.get_inputs()[0]
-        x = rng.random([int(d) for d in node.shape], dtype=np.float32)
-        feed = {node.name: x}
-        return (lambda: session.run(None, feed)), f"onnxruntime cpu {threads} thread(s)"
-    if runtime == "openvino":
-        import openvino as ov
-
-        core = ov.Core()
-        compiled = core.compile_model(core.read_model(str(openvino_xml(artifact))), "CPU", openvino_config(threads))
-        request = compiled.create_infer_request()
-        x = rng.random([int(d) for d in compiled.input(0).shape], dtype=np.float32)
-        precision = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
-        return (lambda: request.infer({0: x})), f"openvino cpu {threads} thread(s), inference precision {precision}"
-    if runtime == "litert":
-        from ai_edge_litert.interpreter import Interpreter
-
-        interpreter = Interpreter(str(artifact), num_threads=threads)
-        interpreter.allocate_tensors()
-        detail = interpreter.get_input_details()[0]
-        dtype = np.dtype(detail["dtype"])
-        if np.issubdtype(dtype, np.integer):
-            limits = np.iinfo(dtype)
-            x = rng.integers(limits.min, limits.max, size=tuple(detail["shape"]), endpoint=True).astype(dtype)
-        else:
-            x = rng.random(tuple(detail["shape"]), dtype=np.float32).astype(dtype)
-
-        def step() -> None:
-            interpreter.set_tensor(detail["index"], x)
-            interpreter.invoke()
-
-        return step, f"litert interpreter {threads} thread(s)"
-    raise InputError(f"runtime {runtime!r} cannot be timed: choose onnxruntime, openvino or litert")
 
 
 def validate_deployed(artifact: str | Path, data_yaml: Path, *, imgsz: int, save_dir: Path, batch: int = 1, **kwargs):
