@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from detnas.errors import InputError
+from detnas.models import deploy_record_path, read_deploy_record
 
 from .latency import OPENVINO_CONFIG, open_session, openvino_config, openvino_xml
 
@@ -47,7 +48,6 @@ VARIANTS = ("detnas", "stock")
 CALIBRATION_COUNT = 64
 CALIBRATION_SEED = 0
 STOCK_FRACTION = 0.1  # Ultralytics' own calibration loader over the train split: coco_proxy's 688 -> 68 images
-RECORD_NAME = "deploy.json"
 _PACKAGES = {"onnxruntime": ("onnxruntime", "onnx"), "openvino": ("openvino", "nncf")}
 _EXTRA = {"onnxruntime": "onnx", "openvino": "openvino"}
 
@@ -171,17 +171,12 @@ class Deployed:
 
 
 def record_path(artifact: Path) -> Path:
-    artifact = Path(artifact)
-    return artifact / RECORD_NAME if artifact.is_dir() else artifact.with_name(f"{artifact.stem}.{RECORD_NAME}")
+    return deploy_record_path(artifact)
 
 
 def read_record(artifact: str | Path) -> dict[str, Any] | None:
     """The deploy record of an artifact detnas wrote (None for any other export)."""
-    path = record_path(Path(artifact))
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+    return read_deploy_record(artifact)
 
 
 def runtime_of(artifact: str | Path) -> str | None:
@@ -319,14 +314,16 @@ def export_deployable(
     weights = Path(weights).expanduser()
     from detnas.models import check_checkpoint
 
+    if weights.is_dir() or weights.suffix.lower() in (".onnx", ".tflite", ".xml"):
+        raise InputError(f"{weights} is already an export: export its .pt checkpoint instead")
     check_checkpoint(weights)  # one line for a missing, damaged or non-detection .pt
     if precision == "int8" and data is None:
         raise InputError("INT8 needs calibration images: pass --data (a data YAML; its train split calibrates)")
+    calibration: Calibration | None = None
+    if precision == "int8" and variant == "detnas":  # checked before anything is written
+        calibration = calibration_images(data, count=count, seed=seed)  # type: ignore[arg-type]
     out = Path(out).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
-    calibration: Calibration | None = None
-    if precision == "int8" and variant == "detnas":
-        calibration = calibration_images(data, count=count, seed=seed)  # type: ignore[arg-type]
     staged = _stage_checkpoint(weights.resolve(), out / "staging")
     extra: dict[str, Any] = {}
     try:
