@@ -220,6 +220,9 @@ def plan_rows(models: list[str], *, baselines: tuple[str, ...], out: Path) -> li
     plans: list[RowPlan] = []
     for spec in models:
         path = Path(spec).expanduser()
+        if path.is_dir() and not is_run_folder(path) and any(path.glob("*.xml")):  # an OpenVINO IR folder
+            plans.append(RowPlan("reference", path.name, spec))
+            continue
         if path.is_dir():
             if not is_run_folder(path):
                 raise ValueError(f"{path} is a folder but not a search run (no search.sqlite): pass a run folder")
