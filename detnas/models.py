@@ -1,6 +1,7 @@
 """Model resolution and loading for benchmark, predict, train and export: one rule for every command.
 
-A model is given as a path (``.pt`` checkpoint, ``.yaml`` architecture, ``.tflite`` export) or as a name
+A model is given as a path (``.pt`` checkpoint, ``.yaml`` architecture, ``.tflite``, ``.onnx`` or OpenVINO
+``*_openvino_model`` export, e.g. what ``detnas export --runtime`` writes) or as a name
 (``yolo11n``, ``yolov8n.pt``, ``yolo_nas_s``). A name is looked up, in order, in ``--weights-dir``, in
 ``$DETNAS_WEIGHTS`` and in Ultralytics' own ``SETTINGS["weights_dir"]``; only when Ultralytics may go online
 (``YOLO_OFFLINE`` unset and the network reachable) is an official asset downloaded. Offline, a missing file ends in
@@ -20,7 +21,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 WEIGHTS_ENV = "DETNAS_WEIGHTS"
-ModelKind = Literal["yolo", "nas", "tflite", "yaml"]
+ModelKind = Literal["yolo", "nas", "tflite", "yaml", "onnx", "openvino"]
+EXPORT_KINDS = ("tflite", "onnx", "openvino")  # inference-only files with a fixed input size
+DEPLOY_RECORD = "deploy.json"  # what detnas.evaluate.deployed writes beside (or inside) an artifact
 WEIGHT_SUFFIXES = (".pt", ".tflite")
 YAML_SUFFIXES = (".yaml", ".yml")
 _NAS_INSTALL_HINT = "install the yolonas recipe: scripts/install_yolonas.sh VENV (super-gradients 3.7.1)"
@@ -121,9 +124,16 @@ def _kind_of_path(path: Path) -> ModelKind:
         return "yaml"
     if suffix == ".tflite":
         return "tflite"
+    if suffix == ".onnx":
+        return "onnx"
+    if suffix == ".xml":
+        return "openvino"
     if suffix == ".pt":
         return "nas" if is_nas_name(path.name) or _is_pickled_module(path) else "yolo"
-    raise ValueError(f"model {path} has suffix {suffix!r}: give a .pt checkpoint, a .yaml architecture or a .tflite")
+    raise ValueError(
+        f"model {path} has suffix {suffix!r}: give a .pt checkpoint, a .yaml architecture, or a .tflite, .onnx or "
+        "*_openvino_model export"
+    )
 
 
 def _is_pickled_module(path: Path) -> bool:
@@ -165,7 +175,12 @@ def resolve_model(
     if path.is_file():
         return ResolvedModel(text, _kind_of_path(path), path.resolve(), path.stem)
     if path.is_dir():
-        raise ValueError(f"{path}: is a folder, not a model; give a weights file, a YAML or a model name")
+        if any(path.glob("*.xml")):  # an OpenVINO IR folder
+            return ResolvedModel(text, "openvino", path.resolve(), path.name)
+        raise ValueError(
+            f"{path}: is a folder, not a model; give a weights file, a YAML, an OpenVINO *_openvino_model folder or a "
+            "model name"
+        )
     if path.suffix.lower() in YAML_SUFFIXES:
         if len(path.parts) == 1 and _is_stock_yaml(path.name):
             return ResolvedModel(text, "yaml", None, path.stem)  # Ultralytics builds 'yolo11n.yaml' from its configs
@@ -219,6 +234,52 @@ def tflite_metadata(path: str | Path) -> dict[str, Any]:
     return BaseBackend.read_metadata(Path(path)) or {}
 
 
+def deploy_record_path(artifact: str | Path) -> Path:
+    """Where detnas keeps an artifact's deploy record: inside an OpenVINO folder, ``<stem>.deploy.json`` beside a
+    file."""
+    artifact = Path(artifact)
+    return artifact / DEPLOY_RECORD if artifact.is_dir() else artifact.with_name(f"{artifact.stem}.{DEPLOY_RECORD}")
+
+
+def read_deploy_record(artifact: str | Path) -> dict[str, Any] | None:
+    """The deploy record of an artifact detnas wrote (runtime, precision, size, calibration); None for other files."""
+    import json
+
+    try:
+        record = json.loads(deploy_record_path(artifact).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _export_meta(path: Path) -> tuple[int | None, dict[int, str], str]:
+    """Fixed input size, class names and precision of an Ultralytics export (its metadata; detnas's deploy record
+    for the precision where there is one)."""
+    import ast
+
+    meta = tflite_metadata(path)
+
+    def value(key: str) -> Any:
+        raw = meta.get(key)
+        if isinstance(raw, str):  # ONNX metadata keeps Python literals as strings
+            try:
+                return ast.literal_eval(raw)
+            except (ValueError, SyntaxError):
+                return raw
+        return raw
+
+    imgsz = value("imgsz")
+    fixed = int(max(imgsz)) if isinstance(imgsz, list | tuple) and imgsz else (int(imgsz) if imgsz else None)
+    names = {int(k): str(v) for k, v in (value("names") or {}).items()}
+    args = value("args") or {}
+    record = read_deploy_record(path)
+    if record and record.get("precision"):
+        return fixed, names, str(record["precision"])
+    quant = args.get("quantize") if isinstance(args, dict) else None
+    precision = "int8" if quant == 8 or args.get("int8") else ("fp16" if quant == 16 or args.get("half") else "fp32")
+    return fixed, names, precision
+
+
 def load_model(spec: str | Path | ResolvedModel, *, weights_dir: str | Path | None = None) -> LoadedModel:
     """Load a model through ``ultralytics.YOLO`` or ``ultralytics.NAS``.
 
@@ -245,6 +306,11 @@ def load_model(spec: str | Path | ResolvedModel, *, weights_dir: str | Path | No
         quant = "int8" if args.get("int8") else ("fp16" if args.get("half") else "fp32")
         model = YOLO(source, task=meta.get("task", "detect"))
         return LoadedModel(resolved, model, names, fixed_imgsz=fixed, precision=quant)
+    if resolved.kind in ("onnx", "openvino"):
+        require_export_runtime(resolved)
+        fixed, names, precision = _export_meta(resolved.path)  # type: ignore[arg-type]
+        model = YOLO(source, task="detect")
+        return LoadedModel(resolved, model, names, fixed_imgsz=fixed, precision=precision)
     model = YOLO(source, task="detect")
     names = dict(getattr(model.model, "names", {}) or {})
     return LoadedModel(resolved, model, names)
@@ -272,6 +338,18 @@ def _load_nas(resolved: ResolvedModel, source: str) -> LoadedModel:
             f"{_first_line(e)}); save it with its class names set (set_dataset_processing_params(class_names=...))"
         ) from None
     return LoadedModel(resolved, model, dict(model.model.names))
+
+
+def require_export_runtime(resolved: ResolvedModel) -> None:
+    """An ONNX or OpenVINO export needs its runtime (detnas extras ``onnx`` / ``openvino``): one line when missing."""
+    import importlib.util
+
+    package, extra = ("onnxruntime", "onnx") if resolved.kind == "onnx" else ("openvino", "openvino")
+    if importlib.util.find_spec(package) is None:
+        raise ValueError(
+            f"{resolved.spec}: runtime {package} is not installed, which this {resolved.kind} export needs: "
+            f"pip install 'detnas[{extra}]'"
+        )
 
 
 def require_litert() -> None:

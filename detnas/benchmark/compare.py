@@ -220,6 +220,9 @@ def plan_rows(models: list[str], *, baselines: tuple[str, ...], out: Path) -> li
     plans: list[RowPlan] = []
     for spec in models:
         path = Path(spec).expanduser()
+        if path.is_dir() and not is_run_folder(path) and any(path.glob("*.xml")):  # an OpenVINO IR folder
+            plans.append(RowPlan("reference", path.name, spec))
+            continue
         if path.is_dir():
             if not is_run_folder(path):
                 raise ValueError(f"{path} is a folder but not a search run (no search.sqlite): pass a run folder")
@@ -261,6 +264,11 @@ def validate_model(loaded: LoadedModel, spec: DataSpec, *, imgsz: int, batch: in
         "val_images": spec.val_images,
         "coco_annotations": coco,
     }
+    if loaded.kind in ("onnx", "openvino"):
+        from detnas.evaluate.deployed import validate_deployed
+
+        common.pop("device")
+        return validate_deployed(loaded.resolved.path, spec.yaml_path, **common)
     if loaded.kind != "nas":
         return run_validation(loaded.resolved.path, spec.yaml_path, **common)
     return run_validation(loaded.model.model, spec.yaml_path, nas=True, **common)
@@ -353,6 +361,17 @@ def model_costs(loaded: LoadedModel, imgsz: int) -> tuple[int | None, float | No
         params = sum(p.numel() for p in module.parameters())
         macs = thop.profile(copy.deepcopy(module), inputs=[torch.empty(1, 3, imgsz, imgsz)], verbose=False)[0]
         return params, round(2 * macs / 1e9, 4), ""
+    if loaded.kind in ("onnx", "openvino"):
+        from detnas.models import read_deploy_record
+
+        record = read_deploy_record(loaded.resolved.path) or {}
+        source = Path(str(record.get("source", "")))
+        if not source.is_file():
+            return None, None, ""
+        from ultralytics import YOLO
+
+        cost = model_cost(YOLO(str(source)).model, imgsz=imgsz, fused=True)
+        return cost.params, cost.gflops, f"params/GFLOPs of {source.name}, {record.get('precision', '?')} deployed"
     if loaded.kind == "tflite":
         from detnas.models import tflite_metadata
 
@@ -393,7 +412,7 @@ def score_row(
         loaded = load_model(resolved)
         row_imgsz = loaded.fixed_imgsz or imgsz
         row.imgsz, row.precision = row_imgsz, loaded.precision
-        if loaded.kind == "tflite":
+        if loaded.kind in ("tflite", "onnx", "openvino"):
             row.label = f"{row.label} (INT8)" if loaded.precision == "int8" else row.label
         slug = _slug(f"{plan.kind}-{plan.label}")
         if loaded.kind == "yaml":
@@ -426,6 +445,11 @@ def _latency(loaded, plan, imgsz, settings, workdir, cache, nc) -> LatencyRecord
     if loaded.kind == "tflite":
         return time_tflite(loaded.resolved.path, settings)
     source = loaded.resolved.path or Path(loaded.resolved.spec)
+    if loaded.kind in ("onnx", "openvino"):  # a deployed artifact is timed on its own runtime, whatever --backend
+        backend = "onnx" if loaded.kind == "onnx" else "openvino"
+        return measure_latency(
+            source, imgsz=imgsz, backend=backend, threads=settings.threads, warmup=settings.warmup, runs=settings.runs
+        )
     device = "cpu" if settings.backend == "onnx" else settings.device
     key = ""
     if plan.arch_yaml and Path(plan.arch_yaml).is_file():  # same key as the search's evaluator: one figure per arch

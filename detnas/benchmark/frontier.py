@@ -359,46 +359,57 @@ def score_rows(plans: Sequence[Plan], heldout: Path, protocol: FrontierProtocol,
 
 
 def time_rows(rows: list[dict], protocol: FrontierProtocol, out: Path, log=print) -> float | None:
-    """ONNX Runtime latency of every non-INT8 row, interleaved, each network in two sessions (see the protocol);
-    TFLite rows with its interpreter. Returns the repeat agreement: the largest relative difference between the two
+    """Latency of every row, interleaved, each network in two sessions (see the protocol). A row with an
+    ``artifact`` and its ``runtime`` (onnxruntime, openvino, litert: ``detnas.evaluate.deployed``) is timed as
+    deployed; any other non-INT8 row by ONNX Runtime on its exported weights; an INT8 TFLite row without ``runtime``
+    with the TFLite interpreter, apart. Returns the repeat agreement: the largest relative difference between the two
     sessions' medians of one network (None when nothing was timed)."""
     import numpy as np
 
+    from detnas.evaluate.deployed import open_session
     from detnas.evaluate.latency import export_onnx, onnx_session, summarize
 
     clock = protocol.timing_clock
     if clock == "thread-cpu" and protocol.threads != 1:
         raise ValueError("the thread-cpu clock times one thread: use threads=1, or clock='wall'")
     now = time.thread_time if clock == "thread-cpu" else time.perf_counter
-    sessions = {}
+    sessions: dict[str, tuple[tuple, str]] = {}  # name -> (two zero-argument runs, backend description)
     for row in rows:
-        if row["variant"] == "int8" or row.get("latency_backend"):
+        if row.get("latency_backend") or (row["variant"] == "int8" and not row.get("runtime")):
+            continue
+        if row.get("artifact") and row.get("runtime"):
+            (first, backend), (second, _) = (
+                open_session(row["artifact"], row["runtime"], protocol.threads) for _ in range(2)
+            )
+            sessions[row["name"]] = ((first, second), backend)
             continue
         onnx_dir = out / "onnx" / f"{row['model']}_{row['imgsz']}".replace(".", "")
         found = sorted(onnx_dir.glob("*.onnx"))
         path = found[0] if found else export_onnx(Path(row["weights"]), row["imgsz"], onnx_dir)
         pair = (onnx_session(path, protocol.threads), onnx_session(path, protocol.threads))
         x = np.random.default_rng(0).random((1, 3, row["imgsz"], row["imgsz"]), dtype=np.float32)
-        sessions[row["name"]] = (pair, {pair[0].get_inputs()[0].name: x})
+        feed = {pair[0].get_inputs()[0].name: x}
+        runs = tuple((lambda session=session, feed=feed: session.run(None, feed)) for session in pair)
+        sessions[row["name"]] = (runs, f"onnxruntime cpu {protocol.threads} thread(s)")
     agreement = None
     if sessions:
         log(
             f"  timing {len(sessions)} networks, two sessions each: {protocol.warmup} warm-up runs, "
             f"{protocol.rounds} interleaved rounds, {clock} clock"
         )
-        for pair, feed in sessions.values():
-            for session in pair:
+        for pair, _ in sessions.values():
+            for run in pair:
                 for _ in range(protocol.warmup):
-                    session.run(None, feed)
+                    run()
         times: dict[tuple[str, int], list[float]] = {(name, k): [] for name in sessions for k in (0, 1)}
         order = list(times)
         rng = random.Random(0)
         for _ in range(protocol.rounds):
             rng.shuffle(order)
             for name, k in order:
-                pair, feed = sessions[name]
+                pair, _ = sessions[name]
                 t0 = now()
-                pair[k].run(None, feed)
+                pair[k]()
                 times[(name, k)].append((now() - t0) * 1e3)
         differences = []
         for row in rows:
@@ -411,12 +422,12 @@ def time_rows(rows: list[dict], protocol: FrontierProtocol, out: Path, log=print
                 latency_ms=round(s["median_ms"], 3),
                 latency_spread_ms=round(s["iqr_ms"], 3),
                 latency_sessions_ms=[round(a, 6), round(b, 6)],
-                latency_backend=f"onnxruntime cpu {protocol.threads} thread(s), {clock} clock",
+                latency_backend=f"{sessions[row['name']][1]}, {clock} clock",
             )
         agreement = max(differences)
         log(f"  repeat agreement: the two sessions of one network differ by at most {agreement:.1%}")
     for row in rows:
-        if row["variant"] == "int8" and not row.get("latency_backend"):
+        if row["variant"] == "int8" and not row.get("latency_backend") and not row.get("runtime"):
             from detnas.benchmark.compare import LatencySettings, time_tflite
 
             settings = LatencySettings("tflite", protocol.threads, protocol.warmup, protocol.rounds)

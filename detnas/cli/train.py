@@ -117,11 +117,29 @@ def add_export_parser(subparsers) -> None:
     """``detnas export``: register the sub-command on an argparse sub-parsers object."""
     p = subparsers.add_parser(
         "export",
-        help="export a model with Ultralytics (default ONNX)",
-        description="Export MODEL (.pt path or name) with Ultralytics' exporter; the file is written beside it.",
+        help="export a model with Ultralytics (default ONNX), or as a deployable (--runtime, --precision)",
+        description="Export MODEL (.pt path or name) with Ultralytics' exporter; the file is written beside it. With "
+        "--runtime (onnxruntime, openvino) and --precision (fp32, int8), write the deployable instead: ONNX Runtime "
+        "FP32 or static QDQ INT8, OpenVINO FP32 IR or INT8 (NNCF), with deploy.json (INT8: the calibration record: "
+        "data, seed, count, images) beside it, into --out (default <stem>_<runtime>_<precision>_<imgsz>/ beside "
+        "MODEL). `detnas predict` and `detnas benchmark` take the .onnx file or the *_openvino_model folder.",
     )
     p.add_argument("model", metavar="MODEL", help="weights path or model name")
-    p.add_argument("--format", default="onnx", help="Ultralytics export format (default onnx)")
+    p.add_argument("--format", default=None, help="Ultralytics export format (default onnx; not with --runtime)")
+    p.add_argument("--runtime", choices=["onnxruntime", "openvino"], help="write the deployable for this runtime")
+    p.add_argument("--precision", choices=["fp32", "int8"], default=None, help="with --runtime: fp32 (default) or int8")
+    p.add_argument(
+        "--data",
+        type=str,
+        default=None,
+        help="INT8 calibration: a data YAML or dataset name; images are drawn from its train split (default for a "
+        "search's front/<id>.pt: the run's search data)",
+    )
+    p.add_argument(
+        "--calibration-images", type=positive_int, default=None, help="INT8: calibration images drawn (default 64)"
+    )
+    p.add_argument("--seed", type=int, default=None, help="INT8: seed of the calibration draw (default 0)")
+    p.add_argument("--out", metavar="DIR", default=None, help="with --runtime: folder of the deployable")
     p.add_argument(
         "--imgsz",
         type=parse_imgsz,
@@ -137,6 +155,37 @@ def add_export_parser(subparsers) -> None:
 
 def _export_command(args) -> int:
     check_weights_dir(args.weights_dir, [args.model])
+    if args.runtime is not None:
+        return _deploy_command(args)
+    for flag, value in (("--precision", args.precision), ("--data", args.data), ("--out", args.out),
+                        ("--calibration-images", args.calibration_images), ("--seed", args.seed)):  # fmt: skip
+        if value is not None:
+            raise ValueError(f"{flag} applies to a deployable: add --runtime onnxruntime|openvino")
+    args.format = args.format or "onnx"
     path = export(args.model, format=args.format, imgsz=args.imgsz, device=args.device, weights_dir=args.weights_dir)
     print(f"exported: {path}")
+    return 0
+
+
+def _deploy_command(args) -> int:
+    from detnas.cli.common import resolve_data
+    from detnas.deploy.train_export import export_deployed
+
+    if args.format is not None:
+        raise ValueError("--format and --runtime exclude each other: --runtime writes the deployable of that runtime")
+    deployed = export_deployed(
+        args.model,
+        runtime=args.runtime,
+        precision=args.precision or "fp32",
+        imgsz=args.imgsz,
+        data=resolve_data(args.data) if args.data else None,
+        out=args.out,
+        calibration_images=args.calibration_images,
+        seed=args.seed,
+        weights_dir=args.weights_dir,
+    )
+    calibration = deployed.calibration
+    note = f", calibrated on {calibration['count']} images (seed {calibration['seed']})" if calibration else ""
+    print(f"exported: {deployed.path} ({deployed.runtime} {deployed.precision} at {deployed.imgsz} px{note}); "
+          f"record {deployed.record}")  # fmt: skip
     return 0

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from detnas.models import load_model, resolve_model
+from detnas.models import EXPORT_KINDS, load_model, resolve_model
 
 DEFAULT_PROJECT = "runs/train"
 
@@ -60,8 +60,8 @@ def train(
     resolved = resolve_model(arch, weights_dir=weights_dir)
     if resolved.kind == "nas":
         raise ValueError(f"{arch}: YOLO-NAS cannot be trained through Ultralytics (NAS is inference/val/export only)")
-    if resolved.kind == "tflite":
-        raise ValueError(f"{arch}: a TFLite export is inference-only; train its .pt or YAML instead")
+    if resolved.kind in EXPORT_KINDS:
+        raise ValueError(f"{arch}: a {resolved.kind} export is inference-only; train its .pt or YAML instead")
     if resolved.kind == "yaml" and resolved.path is not None:
         from detnas.evaluate import check_arch_yaml
 
@@ -208,8 +208,8 @@ def export(
         raise ValueError(f"imgsz must be a positive multiple of 32, got {imgsz}")
     loaded = load_model(model, weights_dir=weights_dir)
     imgsz = imgsz or loaded.design_imgsz or 640
-    if loaded.kind == "tflite":
-        raise ValueError(f"{model} is already an export (TFLite): export its .pt instead")
+    if loaded.kind in EXPORT_KINDS:
+        raise ValueError(f"{model} is already an export ({loaded.kind}): export its .pt instead")
     if loaded.kind == "yaml":
         raise ValueError(f"{model} is an architecture without weights: train it first (detnas train), then export")
     try:
@@ -221,6 +221,78 @@ def export(
     if not exported:
         raise ValueError(f"export of {model} to {format} wrote nothing (see the Ultralytics log above)")
     return Path(exported)
+
+
+def export_deployed(
+    model: str | Path,
+    *,
+    runtime: str,
+    precision: str,
+    imgsz: int | None = None,
+    data: str | Path | None = None,
+    out: str | Path | None = None,
+    calibration_images: int | None = None,
+    seed: int | None = None,
+    weights_dir: str | Path | None = None,
+):
+    """``detnas export MODEL --runtime R --precision P``: the deployable of ``detnas.evaluate.deployed`` and its
+    record, in ``out`` (default: ``<stem>_<runtime>_<precision>_<imgsz>/`` beside the weights).
+
+    INT8 calibrates on the train split of ``data``; for a search's ``front/<id>.pt`` that defaults to the run's own
+    search data. Raises InputError (one line) for a runtime that is not installed, an unsupported runtime or
+    precision, a calibration set that is empty or unreadable, or a model that is not a checkpoint."""
+    from detnas.errors import InputError
+    from detnas.evaluate.deployed import CALIBRATION_COUNT, CALIBRATION_SEED, export_deployable, require_runtime
+
+    require_runtime(runtime, precision)  # before loading anything
+    if precision != "int8" and (data is not None or calibration_images is not None or seed is not None):
+        raise InputError("--data, --calibration-images and --seed calibrate INT8: drop them for --precision fp32")
+    if imgsz is not None and (imgsz < 32 or imgsz % 32):
+        raise InputError(f"imgsz must be a positive multiple of 32, got {imgsz}")
+    loaded = load_model(model, weights_dir=weights_dir)
+    if loaded.kind in EXPORT_KINDS:
+        raise InputError(f"{model} is already an export ({loaded.kind}): export its .pt instead")
+    if loaded.kind != "yolo" or loaded.resolved.path is None:
+        what = "an architecture without weights: train it first (detnas train)" if loaded.kind == "yaml" else "not"
+        raise InputError(f"{model} is {what} an Ultralytics detection checkpoint (.pt) to deploy")
+    weights = loaded.resolved.path
+    size = imgsz or loaded.design_imgsz or 640
+    if precision == "int8" and data is None:
+        data = _run_data(weights)
+        if data is None:
+            raise InputError(
+                f"INT8 needs calibration images: pass --data (a data YAML; {CALIBRATION_COUNT} images of its train "
+                "split are drawn)"
+            )
+    target = Path(out).expanduser() if out else weights.parent / f"{weights.stem}_{runtime}_{precision}_{size}"
+    return export_deployable(
+        weights,
+        runtime=runtime,
+        precision=precision,
+        imgsz=size,
+        out=target,
+        data=data,
+        count=CALIBRATION_COUNT if calibration_images is None else calibration_images,
+        seed=CALIBRATION_SEED if seed is None else seed,
+    )
+
+
+def _run_data(weights: Path) -> Path | None:
+    """The search data of the run whose ``front/`` holds ``weights`` (None when it is not a front design)."""
+    run = weights.parent.parent
+    if weights.parent.name != "front":
+        return None
+    from detnas.search.loop import STORE_NAME
+    from detnas.search.store import Store
+
+    if not (run / STORE_NAME).is_file():
+        return None
+    store = Store(run / STORE_NAME)
+    try:
+        data = (store.get_meta("config") or {}).get("data")
+    finally:
+        store.close()
+    return Path(data) if data and Path(data).is_file() else None
 
 
 def starting_weights(arch: str | Path, *, scratch: bool = False) -> Path | None:

@@ -1,7 +1,10 @@
 """Latency as deployment sees it: fused model, batch 1, fixed threads, warm-up, then median and spread of N runs.
 
-Backends: ``torch`` (eager, ``torch.set_num_threads``) and ``onnx`` (Ultralytics ONNX export, ONNX Runtime CPU with
-fixed intra-op threads). The figure covers the network including Ultralytics' box decoding, not NMS. Results are
+Backends: ``torch`` (eager, ``torch.set_num_threads``), ``onnx`` (Ultralytics ONNX export, ONNX Runtime CPU with
+fixed intra-op threads; an ``.onnx`` file, INT8 QDQ too, is timed as it is) and ``openvino`` (an OpenVINO IR folder,
+or a checkpoint exported to an FP32 IR, compiled with ``detnas.evaluate.deployed.openvino_config``: fixed inference
+threads, one stream, float32 inference precision).
+The figure covers the network including Ultralytics' box decoding, not NMS. Results are
 cached by (architecture hash, class count, imgsz, backend, device, threads): weights do not change timings.
 """
 
@@ -17,13 +20,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .environment import device_name, package_versions
 from .record import LatencyRecord
 
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("torch", "onnx", "openvino")
 DEFAULT_THREADS = 1  # one thread is the most repeatable figure on shared machines; pass the target's count
 DEFAULT_WARMUP = 10
 DEFAULT_RUNS = 50
@@ -158,13 +162,10 @@ def _torch_times(
         return time_runs(lambda: model(x), warmup, runs, sync)
 
 
-def export_onnx(source: Path, imgsz: int, workdir: Path, nc: int | None = None) -> Path:
-    """Export through Ultralytics (static batch 1, onnxslim-simplified) to ``workdir/<stem>_export.onnx``.
-
-    Ultralytics writes the .onnx beside its source (a YAML source: into the current directory), so the model is
-    saved as a checkpoint in ``workdir`` first. The ``_export`` suffix matters: a checkpoint named like a stock
-    asset (``yolov5n.pt``) is renamed by Ultralytics (``yolov5nu.pt``) and then looked up online.
-    """
+def checkpoint_of(source: Path, workdir: Path, nc: int | None = None) -> Path:
+    """``workdir/<stem>_export.pt``: a copy of a checkpoint, or a YAML built (``nc`` classes) and saved, for an
+    exporter that writes beside its source. The ``_export`` suffix matters: a checkpoint named like a stock asset
+    (``yolov5n.pt``) is renamed by Ultralytics (``yolov5nu.pt``) and then looked up online."""
     import yaml
     from ultralytics import YOLO
 
@@ -179,6 +180,19 @@ def export_onnx(source: Path, imgsz: int, workdir: Path, nc: int | None = None) 
         YOLO(str(local), task="detect").save(checkpoint)
     elif checkpoint.resolve() != source.resolve():
         shutil.copy2(source, checkpoint)
+    return checkpoint
+
+
+def export_onnx(source: Path, imgsz: int, workdir: Path, nc: int | None = None) -> Path:
+    """Export through Ultralytics (static batch 1, onnxslim-simplified) to ``workdir/<stem>_export.onnx``.
+
+    Ultralytics writes the .onnx beside its source (a YAML source: into the current directory), so the model is
+    saved as a checkpoint in ``workdir`` first. The ``_export`` suffix matters: a checkpoint named like a stock
+    asset (``yolov5n.pt``) is renamed by Ultralytics (``yolov5nu.pt``) and then looked up online.
+    """
+    from ultralytics import YOLO
+
+    checkpoint = checkpoint_of(source, workdir, nc)
     model = YOLO(str(checkpoint), task="detect")
     out = model.export(
         format="onnx", imgsz=imgsz, batch=1, dynamic=False, simplify=True, half=False, device="cpu", verbose=False
@@ -197,6 +211,85 @@ def onnx_session(onnx_path: Path, threads: int):
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+
+
+def openvino_config(threads: int) -> dict[str, Any]:
+    """The OpenVINO CPU compile config of every detnas figure: ``threads`` inference threads in one stream, latency
+    hint, no pinning (a shared machine), float operations in float32 (OpenVINO would pick bfloat16 on CPUs with
+    AVX512-BF16)."""
+    return {
+        "INFERENCE_NUM_THREADS": threads,
+        "NUM_STREAMS": 1,
+        "PERFORMANCE_HINT": "LATENCY",
+        "INFERENCE_PRECISION_HINT": "f32",
+        "ENABLE_CPU_PINNING": False,
+    }
+
+
+OPENVINO_CONFIG = openvino_config(1)
+
+
+def openvino_xml(artifact: str | Path) -> Path:
+    path = Path(artifact)
+    if path.is_file():
+        return path
+    found = sorted(path.glob("*.xml"))
+    if not found:
+        raise FileNotFoundError(f"{path}: holds no OpenVINO IR (.xml/.bin); pass a *_openvino_model folder")
+    return found[0]
+
+
+def open_session(artifact: str | Path, runtime: str, threads: int):
+    """A callable that runs the artifact once on a fixed seeded input (the latency protocol's unit of work), and a
+    description of the session. ``runtime``: onnxruntime, openvino or litert."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    if runtime == "onnxruntime":
+        session = onnx_session(Path(artifact), threads)
+        node = session.get_inputs()[0]
+        x = rng.random([int(d) for d in node.shape], dtype=np.float32)
+        feed = {node.name: x}
+        return (lambda: session.run(None, feed)), f"onnxruntime cpu {threads} thread(s)"
+    if runtime == "openvino":
+        import openvino as ov
+
+        core = ov.Core()
+        compiled = core.compile_model(core.read_model(str(openvino_xml(artifact))), "CPU", openvino_config(threads))
+        request = compiled.create_infer_request()
+        x = rng.random([int(d) for d in compiled.input(0).shape], dtype=np.float32)
+        precision = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
+        return (lambda: request.infer({0: x})), f"openvino cpu {threads} thread(s), inference precision {precision}"
+    if runtime == "litert":
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(str(artifact), num_threads=threads)
+        interpreter.allocate_tensors()
+        detail = interpreter.get_input_details()[0]
+        dtype = np.dtype(detail["dtype"])
+        if np.issubdtype(dtype, np.integer):
+            limits = np.iinfo(dtype)
+            x = rng.integers(limits.min, limits.max, size=tuple(detail["shape"]), endpoint=True).astype(dtype)
+        else:
+            x = rng.random(tuple(detail["shape"]), dtype=np.float32).astype(dtype)
+
+        def step() -> None:
+            interpreter.set_tensor(detail["index"], x)
+            interpreter.invoke()
+
+        return step, f"litert interpreter {threads} thread(s)"
+    raise ValueError(f"runtime {runtime!r} cannot be timed: choose onnxruntime, openvino or litert")
+
+
+def export_openvino(source: Path, imgsz: int, workdir: Path, nc: int | None = None) -> Path:
+    """FP32 OpenVINO IR through Ultralytics (static batch 1) in ``workdir/<stem>_export_openvino_model/``."""
+    from ultralytics import YOLO
+
+    checkpoint = checkpoint_of(source, workdir, nc)
+    out = YOLO(str(checkpoint), task="detect").export(
+        format="openvino", imgsz=imgsz, batch=1, dynamic=False, device="cpu", verbose=False
+    )
+    return Path(out)
 
 
 def _onnx_times(onnx_path: Path, imgsz: int, threads: int, warmup: int, runs: int) -> list[float]:
@@ -232,6 +325,16 @@ def measure_latency(
     if backend == "torch":
         times = _torch_times(source, nc, imgsz, threads, warmup, runs, device)
         versions = package_versions(("torch", "ultralytics"))
+    elif backend == "openvino":
+        if device != "cpu":
+            raise ValueError(f"the openvino backend measures OpenVINO on CPU; got device {device!r}")
+        if not (source.is_dir() or source.suffix == ".xml"):  # a checkpoint or YAML: its FP32 IR
+            if workdir is None:
+                raise ValueError("backend 'openvino' needs a workdir for the exported model")
+            source = export_openvino(source, imgsz, Path(workdir), nc)
+        step, _ = open_session(source, "openvino", threads)
+        times = time_runs(step, warmup, runs)
+        versions = package_versions(("openvino", "torch", "ultralytics"))
     else:
         if workdir is None and source.suffix != ".onnx":
             raise ValueError("backend 'onnx' needs a workdir for the exported model")

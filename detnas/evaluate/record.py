@@ -55,7 +55,7 @@ class Metrics:
 class LatencyRecord:
     """One latency figure with its spread and everything it depends on (machine, threads, library versions)."""
 
-    backend: Literal["torch", "onnx"]
+    backend: Literal["torch", "onnx", "openvino", "tflite"]
     device: str
     device_name: str
     imgsz: int

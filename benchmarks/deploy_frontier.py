@@ -1,0 +1,313 @@
+"""What a CPU user deploys: the COCO checkpoints as FP32 and INT8 artifacts of ONNX Runtime, OpenVINO and LiteRT.
+
+Rows (each at every size of ``--sizes``; every artifact made by ``detnas.evaluate.deployed``):
+- ``shipped``: the checkpoint exported FP32, ONNX Runtime and OpenVINO (Ultralytics' exports).
+- ``stock``: Ultralytics' own OpenVINO INT8 export (``quantize=8``: NNCF, its own calibration loader over the train
+  split, ``fraction`` 0.1, i.e. the first 69 of coco_proxy's 688 train images); and the shipped INT8 TFLite files of
+  ``../shared/weights/tflite_int8`` through LiteRT (640 px only, as shipped).
+- ``detnas``: detnas's own INT8 of the checkpoint: ONNX Runtime static QDQ (per-channel, box decoding float) and
+  OpenVINO (Ultralytics' NNCF export), both calibrated on 64 train images drawn with seed 0.
+
+mAP50-95: pycocotools on the artifact's own detections over the held-out half of coco_proxy val
+(``detnas.datasets.split_val``, seed 0; 159 images). Latency: the frontier protocol (batch 1, 1 thread, thread CPU
+clock, two sessions per artifact, 10 warm-up runs, 60 interleaved rounds, median and IQR), one interleaved run per
+input size; ``protocol.repeat_agreement`` is the largest difference between the two sessions of one artifact.
+
+Usage:  python benchmarks/deploy_frontier.py [--out runs/deploy_frontier] [--sizes 640,512,416,320]
+        [--checkpoints yolo11n yolov8n yolov5nu]
+Each row is written to OUT/rows/ when it is scored, and again when timed: a rerun resumes where it stopped.
+Writes benchmarks/results/deploy_frontier.{json,csv,png} (after every timed size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+
+from detnas.benchmark.frontier import ROW_FIELDS, FrontierProtocol, time_rows  # noqa: E402
+from detnas.benchmark.tables import write_table  # noqa: E402
+from detnas.datasets import dataset_yaml, datasets_dir, split_val  # noqa: E402
+from detnas.evaluate.deployed import (  # noqa: E402
+    CALIBRATION_COUNT,
+    CALIBRATION_SEED,
+    OPENVINO_CONFIG,
+    STOCK_FRACTION,
+    export_deployable,
+    validate_deployed,
+)
+from detnas.evaluate.environment import environment_info, package_versions  # noqa: E402
+from detnas.models import default_parents  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "deploy_frontier.json"
+FIELDS = (*ROW_FIELDS, "precision", "runtime")
+# (runtime, precision, variant) of every checkpoint at every size
+ARTIFACTS = (
+    ("onnxruntime", "fp32", "shipped"),
+    ("openvino", "fp32", "shipped"),
+    ("openvino", "int8", "stock"),
+    ("onnxruntime", "int8", "detnas"),
+    ("openvino", "int8", "detnas"),
+)
+SHORT = {"onnxruntime": "ORT", "openvino": "OV", "litert": "LiteRT"}
+
+
+def plans(checkpoints: list[Path], sizes: list[int], tflite: Path | None) -> list[dict]:
+    rows = []
+    for path in checkpoints:
+        model = path.stem
+        for size in sizes:
+            for runtime, precision, variant in ARTIFACTS:
+                name = f"{model} {SHORT[runtime]} {precision.upper()} {variant} @{size}"
+                rows.append(dict(name=name, model=model, runtime=runtime, precision=precision, variant=variant,
+                                 imgsz=size, weights=str(path)))  # fmt: skip
+            shipped = sorted(tflite.glob(f"{model}_*.tflite")) if tflite and tflite.is_dir() else []
+            if size == 640 and shipped:
+                rows.append(dict(name=f"{model} LiteRT INT8 stock @640", model=model, runtime="litert",
+                                 precision="int8", variant="stock", imgsz=640, weights=str(path),
+                                 artifact=str(shipped[0])))  # fmt: skip
+    return rows
+
+
+def slug(plan: dict) -> str:
+    return f"{plan['model']}_{plan['runtime']}_{plan['precision']}_{plan['variant']}_{plan['imgsz']}"
+
+
+def score(plan: dict, heldout, coco, calibration_data: Path, out: Path, count: int, seed: int) -> dict:
+    """Make the artifact and measure its mAP on the held-out half (no latency yet)."""
+    from detnas.cost import genome_cost
+    from detnas.evaluate.metrics import run_validation
+    from detnas.inherit.checkpoint import load_parent
+
+    started = time.perf_counter()
+    work = out / "artifacts" / slug(plan)
+    row = dict(plan, kind="baseline")
+    if plan["runtime"] == "litert":
+        artifact, record = Path(plan["artifact"]), None
+        export_seconds = 0.0
+        metrics = run_validation(artifact, heldout.yaml_path, imgsz=640, batch=1, device="cpu", save_dir=work / "val",
+                                 names=heldout.names, val_images=heldout.val_images, coco_annotations=coco)  # fmt: skip
+    else:
+        deployed = export_deployable(
+            plan["weights"], runtime=plan["runtime"], precision=plan["precision"], imgsz=plan["imgsz"], out=work,
+            data=calibration_data, count=count, seed=seed, variant="stock" if plan["variant"] == "stock" else "detnas",
+        )  # fmt: skip
+        artifact, record = deployed.path, deployed.record
+        export_seconds = time.perf_counter() - started
+        metrics = validate_deployed(
+            artifact, heldout.yaml_path, imgsz=plan["imgsz"], save_dir=work / "val", names=heldout.names,
+            val_images=heldout.val_images, coco_annotations=coco,
+        )  # fmt: skip
+    genome = load_parent(Path(plan["weights"])).genome
+    cost = genome_cost(genome, imgsz=plan["imgsz"])
+    row.update(
+        artifact=str(artifact),
+        deploy_record=str(record) if record else None,
+        calibration=json.loads(record.read_text())["calibration"] if record else None,
+        inherited_fraction=1.0,
+        parent=Path(plan["weights"]).name,
+        params=cost.params,
+        gflops=cost.gflops,
+        genome_id=genome.architecture.id,
+        map50_95=metrics.map50_95,
+        map50=metrics.map50,
+        metric_source=metrics.metric_source,
+        export_seconds=round(export_seconds, 1),
+        score_seconds=round(time.perf_counter() - started, 1),
+    )
+    return row
+
+
+def goal(rows: list[dict]) -> dict:
+    """detnas's INT8 of each checkpoint against the stock OpenVINO INT8 at the same size: within 0.005 mAP50-95 and
+    5% latency."""
+    timed = {
+        (r["model"], r["imgsz"], r["runtime"], r["precision"], r["variant"]): r for r in rows if r.get("latency_ms")
+    }
+    checks = []
+    for (model, size, _, precision, variant), row in sorted(timed.items()):
+        stock = timed.get((model, size, "openvino", "int8", "stock"))
+        if precision != "int8" or variant != "detnas" or stock is None:
+            continue
+        gap, ratio = row["map50_95"] - stock["map50_95"], row["latency_ms"] / stock["latency_ms"]
+        checks.append({"row": row["name"], "against": stock["name"], "map_gap": round(gap, 4),
+                       "latency_ratio": round(ratio, 3), "met": gap >= -0.005 and ratio <= 1.05})  # fmt: skip
+    by_runtime = {
+        runtime: all(c["met"] for c in checks if f" {SHORT[runtime]} " in c["row"]) if checks else None
+        for runtime in ("onnxruntime", "openvino")
+    }
+    return {"bar": "map50_95 >= stock - 0.005 and latency <= 1.05 x stock (OpenVINO INT8, same checkpoint and size)",
+            "checks": checks, "met_by_runtime": by_runtime}  # fmt: skip
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = [
+        "| model | size | runtime | precision | variant | mAP50-95 | latency ms (IQR) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(rows, key=lambda r: (r["model"], -r["imgsz"], r.get("latency_ms") or 1e9)):
+        lat = f"{r['latency_ms']:.1f} ({r['latency_spread_ms']:.1f})" if r.get("latency_ms") else "-"
+        lines.append(f"| {r['model']} | {r['imgsz']} | {r['runtime']} | {r['precision']} | {r['variant']} | "
+                     f"{r['map50_95']:.4f} | {lat} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 6.5))
+    colors = {"yolo11n": "tab:red", "yolov8n": "tab:blue", "yolov5nu": "tab:green"}
+    styles = {("onnxruntime", "fp32"): ("o", ":"), ("openvino", "fp32"): ("s", ":"), ("openvino", "int8"): ("D", "-"),
+              ("onnxruntime", "int8"): ("^", "-"), ("litert", "int8"): ("P", "")}  # fmt: skip
+    curves: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r.get("latency_ms"):
+            curves.setdefault((r["model"], r["runtime"], r["precision"], r["variant"]), []).append(r)
+    for (model, runtime, precision, variant), points in sorted(curves.items()):
+        points.sort(key=lambda p: p["latency_ms"])
+        marker, line = styles[(runtime, precision)]
+        dashed = "--" if variant == "stock" and line else line
+        ax.plot([p["latency_ms"] for p in points], [p["map50_95"] for p in points], marker=marker, linestyle=dashed,
+                color=colors.get(model, "grey"), alpha=0.85, fillstyle="none" if variant == "stock" else "full",
+                label=f"{model} {SHORT[runtime]} {precision.upper()} {variant}")  # fmt: skip
+        for p in points:
+            ax.annotate(str(p["imgsz"]), (p["latency_ms"], p["map50_95"]), textcoords="offset points",
+                        xytext=(4, 3), fontsize=6, alpha=0.7)  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("latency ms (batch 1, 1 thread, thread CPU clock, median of interleaved runs; log scale)")
+    ax.set_ylabel("mAP50-95, coco_proxy held-out half (pycocotools)")
+    ax.set_title("Deployed artifacts: FP32 and INT8 on ONNX Runtime, OpenVINO and LiteRT", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=6, ncol=2, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "deploy_frontier")
+    parser.add_argument("--sizes", default="640,512,416,320", help="input sizes, comma-separated")
+    parser.add_argument("--checkpoints", nargs="+", default=["yolo11n", "yolov8n", "yolov5nu"], metavar="NAME")
+    parser.add_argument("--calibration-images", type=int, default=CALIBRATION_COUNT)
+    parser.add_argument("--seed", type=int, default=CALIBRATION_SEED)
+    parser.add_argument("--rounds", type=int, default=60, help="interleaved timing rounds (default 60)")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    found = {p.stem: p for p in default_parents()}
+    missing = [c for c in args.checkpoints if c not in found]
+    if missing:
+        print(f"error: checkpoints {missing} not found (../shared/weights/pt or $DETNAS_WEIGHTS)", file=sys.stderr)
+        return 2
+    from detnas.evaluate.data import find_coco_annotations, load_data_yaml
+
+    proxy = dataset_yaml("coco_proxy")
+    _, heldout_yaml = split_val(proxy, args.out / "data", seed=0)
+    heldout = load_data_yaml(heldout_yaml)
+    coco = find_coco_annotations(heldout.val_images)
+    shared = datasets_dir()
+    tflite = shared.parent / "weights" / "tflite_int8" if shared else None
+    protocol = FrontierProtocol(threads=1, rounds=args.rounds)
+    todo = plans([found[c] for c in args.checkpoints], sizes, tflite)
+    rows: list[dict] = []
+    for plan in todo:
+        path = args.out / "rows" / f"{slug(plan)}.json"
+        if path.is_file():
+            rows.append(json.loads(path.read_text()))
+            continue
+        try:
+            row = score(plan, heldout, coco, proxy, args.out, args.calibration_images, args.seed)
+        except Exception as error:  # a row that cannot be made is reported, the rest goes on
+            print(f"  {plan['name']}: not measured: {str(error).splitlines()[0][:300]}", flush=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(row, indent=1))
+        print(f"  {row['name']}: mAP50-95 {row['map50_95']:.4f} ({row['score_seconds']:.0f} s)", flush=True)
+        rows.append(row)
+    agreements = {}
+    timing = args.out / "timing"
+    for size in sizes:
+        group = [r for r in rows if r["imgsz"] == size]
+        record = timing / f"{size}.json"
+        names = sorted(r["name"] for r in group)
+        done = json.loads(record.read_text()) if record.is_file() else None
+        if done and done["rows"] == names and all(r.get("latency_ms") for r in group):
+            agreements[size] = done["repeat_agreement"]
+            continue
+        for r in group:  # one interleaved run per size: a group with a new row is timed again as a whole
+            for key in ("latency_ms", "latency_spread_ms", "latency_sessions_ms", "latency_backend"):
+                r.pop(key, None)
+        print(f"timing {len(group)} artifacts at {size} px", flush=True)
+        agreement = time_rows(group, protocol, args.out, log=lambda text: print(text, flush=True))
+        agreements[size] = agreement
+        for r in group:
+            (args.out / "rows" / f"{slug(r)}.json").write_text(json.dumps(r, indent=1))
+        timing.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"rows": names, "repeat_agreement": agreement}))
+        write(rows, agreements, args, heldout_yaml, proxy, protocol)
+    paths = write(rows, agreements, args, heldout_yaml, proxy, protocol)
+    print(markdown(rows))
+    print("wrote", ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def write(rows, agreements, args, heldout_yaml, proxy, protocol):
+    timed = [a for a in agreements.values() if a is not None]
+    meta = {
+        "commit": commit(),
+        "protocol": protocol.to_dict()
+        | {
+            "recipe": None,
+            "repeat_agreement": max(timed) if timed else None,
+            "repeat_agreement_by_size": {str(k): v for k, v in agreements.items()},
+            "timing": "one interleaved run per input size (every artifact of that size, two sessions each)",
+            "openvino_config": OPENVINO_CONFIG,
+            "calibration": {
+                "images": args.calibration_images,
+                "seed": args.seed,
+                "split": "train",
+                "stock_fraction": STOCK_FRACTION,
+            },  # fmt: skip
+        },
+        "data": {
+            "heldout": str(heldout_yaml),
+            "calibration": str(proxy),
+            "split": {"source": "coco_proxy val (318 val2017 images)", "seed": 0, "heldout": 159},
+        },  # fmt: skip
+        "machine": environment_info()
+        | {
+            "runtime_versions": package_versions(
+                ("onnxruntime", "onnx", "openvino", "nncf", "ai-edge-litert", "ultralytics", "torch")
+            )
+        },  # fmt: skip
+        "sizes": sorted({r["imgsz"] for r in rows}, reverse=True),
+        "checkpoints": args.checkpoints,
+    }
+    ordered = sorted(rows, key=lambda r: (r["model"], -r["imgsz"], r["runtime"], r["precision"], r["variant"]))
+    payload = meta | {"rows": ordered, "goal": goal(ordered)}
+    return write_table(args.results.with_suffix(""), payload, ordered, FIELDS, plot=lambda p: plot(ordered, p))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
