@@ -34,7 +34,9 @@ def model_dict(genome: ArchGenome) -> dict[str, Any]:
     layers, backbone_rows, _ = build_layers(genome)
     rows = [list(r) for r in layers.rows]
     spec = {"nc": genome.head.nc, "backbone": rows[:backbone_rows], "head": rows[backbone_rows:]}
-    return spec | ({"imgsz": genome.imgsz} if genome.imgsz else {})  # kept in checkpoints: predict/train default to it
+    spec |= {"imgsz": genome.imgsz} if genome.imgsz else {}  # kept in checkpoints: predict/train default to it
+    # how the design is deployed: stock Ultralytics ignores these keys; detnas export reads them from the checkpoint
+    return spec | ({"precision": genome.precision, "runtime": genome.runtime} if genome.deployed else {})
 
 
 def to_yaml(genome: ArchGenome) -> str:
@@ -50,6 +52,14 @@ def to_yaml(genome: ArchGenome) -> str:
         *(
             [f"imgsz: {genome.imgsz} # input size it was searched, scored and timed at: train/val/predict at it"]
             if genome.imgsz
+            else []
+        ),
+        *(
+            [
+                f"precision: {genome.precision} # deployed at this precision (detnas export; Ultralytics ignores it)",
+                f"runtime: {genome.runtime} # deployed on this runtime, scored and timed as that artifact",
+            ]
+            if genome.deployed
             else []
         ),
         "",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from detnas.backbone_space.genome import BackboneGenome
@@ -13,6 +13,8 @@ from detnas.neck_space.genome import NeckGenome
 
 GENOME_VERSION = 1  # bump when the meaning of a gene changes; part of the id
 IMGSZ_CHOICES: tuple[int, ...] = tuple(range(320, 641, 32))  # input sizes a design may be searched at
+PRECISION_CHOICES: tuple[str, ...] = ("fp32", "int8")  # numeric precision of the deployed artifact
+RUNTIME_CHOICES: tuple[str, ...] = ("onnxruntime", "openvino")  # the inference runtime it is deployed on
 
 
 def check_design_imgsz(imgsz: object) -> int:
@@ -49,12 +51,19 @@ class ArchGenome:
     ``imgsz`` is the input size the design runs at (a gene when a search varies it): accuracy and latency depend on
     it as much as on any layer. None means "not chosen" (the recipe's size applies); it is then left out of the
     JSON, so genomes made before the gene existed keep their ids.
+
+    ``precision`` and ``runtime`` say how the design is deployed (``detnas.evaluate.deployed``: an OpenVINO IR or an
+    ONNX Runtime model, FP32 or INT8): INT8 changes both latency and mAP, so a search that varies them scores each
+    candidate on its deployed artifact. They come together or not at all; None (both) means an FP32 design timed
+    with the search's latency backend, left out of the JSON like ``imgsz``, so older ids stay unchanged.
     """
 
     backbone: BackboneGenome
     neck: NeckGenome
     head: HeadGenome = HeadGenome()
     imgsz: int | None = None
+    precision: str | None = None
+    runtime: str | None = None
 
     def __post_init__(self) -> None:
         if self.imgsz is not None:
@@ -62,6 +71,21 @@ class ArchGenome:
                 check_design_imgsz(self.imgsz)
             except ValueError as exc:
                 raise ValueError(f"gene {exc}") from None
+        if self.precision is not None and self.precision not in PRECISION_CHOICES:
+            choices = list(PRECISION_CHOICES)
+            raise ValueError(f"gene precision={self.precision!r} is not allowed: choose one of {choices}")
+        if self.runtime is not None and self.runtime not in RUNTIME_CHOICES:
+            raise ValueError(f"gene runtime={self.runtime!r} is not allowed: choose one of {list(RUNTIME_CHOICES)}")
+        if (self.precision is None) != (self.runtime is None):
+            raise ValueError(
+                f"genes precision={self.precision!r} and runtime={self.runtime!r}: give both (how the design is "
+                "deployed) or neither (FP32 on the search's latency backend)"
+            )
+
+    @property
+    def deployed(self) -> bool:
+        """True when the design carries deploy genes: it is scored and timed as its runtime's artifact."""
+        return self.runtime is not None
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -72,6 +96,8 @@ class ArchGenome:
         }
         if self.imgsz is not None:
             data["imgsz"] = self.imgsz
+        if self.runtime is not None:
+            data["precision"], data["runtime"] = self.precision, self.runtime
         return data
 
     def to_json(self, *, indent: int | None = None) -> str:
@@ -85,15 +111,18 @@ class ArchGenome:
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
 
     def with_nc(self, nc: int) -> ArchGenome:
-        return ArchGenome(self.backbone, self.neck, HeadGenome(nc), self.imgsz)
+        return replace(self, head=HeadGenome(nc))
 
     def with_imgsz(self, imgsz: int | None) -> ArchGenome:
-        return ArchGenome(self.backbone, self.neck, self.head, imgsz)
+        return replace(self, imgsz=imgsz)
+
+    def with_deployment(self, precision: str | None, runtime: str | None) -> ArchGenome:
+        return replace(self, precision=precision, runtime=runtime)
 
     @property
     def architecture(self) -> ArchGenome:
-        """The network alone (no input size): what weights, parameters and layer roles depend on."""
-        return self.with_imgsz(None)
+        """The network alone (no input size, no deployment): what weights, parameters and layer roles depend on."""
+        return replace(self, imgsz=None, precision=None, runtime=None)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ArchGenome:
@@ -111,6 +140,8 @@ class ArchGenome:
             neck=NeckGenome.from_dict(data["neck"]),
             head=HeadGenome.from_dict(data.get("head", {})),
             imgsz=data.get("imgsz"),
+            precision=data.get("precision"),
+            runtime=data.get("runtime"),
         )
 
     @classmethod

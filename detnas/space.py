@@ -13,7 +13,7 @@ from typing import Any
 
 from detnas.backbone_space import C2PSA_REPEATS, SPPF_KERNELS, STAGE_LEVELS, STEM_CHANNELS, STEM_KERNELS
 from detnas.blocks import BLOCK_TYPES, BOOLS, DOWN_OPS, EXPANSIONS, LEVEL_CHANNELS, REPEATS
-from detnas.genome import IMGSZ_CHOICES, ArchGenome, HeadGenome
+from detnas.genome import IMGSZ_CHOICES, PRECISION_CHOICES, RUNTIME_CHOICES, ArchGenome, HeadGenome
 from detnas.neck_space import MIN_LEVELS, TOPOLOGIES, node_level, node_names
 
 Path = tuple[str | int, ...]
@@ -42,13 +42,25 @@ class SearchSpace:
     # Input sizes searched jointly with the network (each candidate trains, is scored and timed at its own size).
     # Empty: genomes carry no size and the recipe's applies.
     imgsizes: tuple[int, ...] = ()
+    # How candidates are deployed, searched with the network: each is exported to its runtime at its precision, then
+    # scored and timed as that artifact. Empty: genomes carry no deploy genes (FP32 on the search's latency backend).
+    # Given together; seeds start at FP32 on the first runtime.
+    precisions: tuple[str, ...] = ()
+    runtimes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        for name, allowed in (("precisions", PRECISION_CHOICES), ("runtimes", RUNTIME_CHOICES)):
+            values = getattr(self, name)
+            if any(v not in allowed for v in values) or len(set(values)) != len(values):
+                raise ValueError(f"search space {name}={list(values)} must be a subset of {list(allowed)}")
+        if bool(self.precisions) != bool(self.runtimes):
+            raise ValueError(
+                f"search space precisions={list(self.precisions)} and runtimes={list(self.runtimes)}: give both "
+                "(deployment searched) or neither"
+            )
         bad_sizes = [v for v in self.imgsizes if type(v) is not int or v not in IMGSZ_CHOICES]
         if bad_sizes:
-            raise ValueError(
-                f"search space imgsizes={list(self.imgsizes)} must be a subset of {list(IMGSZ_CHOICES)}"
-            )
+            raise ValueError(f"search space imgsizes={list(self.imgsizes)} must be a subset of {list(IMGSZ_CHOICES)}")
         catalog: dict[str, tuple[Any, ...]] = {
             "stem_channels": STEM_CHANNELS,
             "stem_kernels": STEM_KERNELS,
@@ -107,6 +119,8 @@ class SearchSpace:
             "head": {"nc": self.nc},
             **({"imgsz": rng.choice(self.imgsizes)} if self.imgsizes else {}),
         }
+        if self.precisions:  # drawn last, so a space without them keeps its older seeded draws
+            data |= {"precision": _pick(rng, self.precisions), "runtime": _pick(rng, self.runtimes)}
         return ArchGenome.from_dict(data)
 
     def _sample_stage(self, rng: random.Random, level: int) -> dict[str, Any]:
@@ -166,12 +180,25 @@ class SearchSpace:
             slots = [(path, values) for path, values in slots if path[-1] not in FAMILY_GENES]
         if self.imgsizes and genome.imgsz is not None:
             slots.append((("imgsz",), self.imgsizes))
+        if self.precisions and genome.deployed:
+            slots += [(("precision",), self.precisions), (("runtime",), self.runtimes)]
         return [(path, values) for path, values in slots if len(values) > 1]
 
     def place(self, genome: ArchGenome, imgsz: int | None = None) -> ArchGenome:
-        """The genome at a size this space searches: ``imgsz`` if given, its own if allowed, else the largest.
+        """The genome at a size this space searches: ``imgsz`` if given, its own if allowed, else the largest; and,
+        when the space searches deployment, at its own precision and runtime if allowed, else FP32 (or the space's
+        first precision) on the first runtime.
 
         Seeds and named designs come without a size; placed at the largest they stand where a user runs them."""
+        if self.precisions:
+            precision, runtime = genome.precision, genome.runtime
+            if precision not in self.precisions:
+                precision = "fp32" if "fp32" in self.precisions else self.precisions[0]
+            if runtime not in self.runtimes:
+                runtime = self.runtimes[0]
+            genome = genome.with_deployment(precision, runtime)
+        elif genome.deployed:
+            genome = genome.with_deployment(None, None)
         if not self.imgsizes:
             return genome
         if imgsz is not None:
@@ -269,7 +296,7 @@ class SearchSpace:
                 for name in node_names(topology, min_level):
                     count *= self.block_count(node_level(name))
                 neck += count
-        return backbone * neck * max(1, len(self.imgsizes))
+        return backbone * neck * max(1, len(self.imgsizes)) * max(1, len(self.precisions)) * max(1, len(self.runtimes))
 
     def describe(self) -> dict[str, Any]:
         """Dimensions and choices, for ``detnas space info``."""
@@ -306,6 +333,8 @@ class SearchSpace:
             },
             "head": "Detect(nc) over the neck's output levels",
             "imgsz": list(self.imgsizes) or "the recipe's (not searched)",
+            "precision": list(self.precisions) or "fp32 (not searched)",
+            "runtime": list(self.runtimes) or "the search's latency backend (not searched)",
         }
 
     def head(self) -> HeadGenome:
@@ -339,7 +368,12 @@ def _units(data: dict[str, Any]) -> list[Path]:
     units += [("backbone", "stages", i) for i in range(len(STAGE_LEVELS))]
     units += [("backbone", "sppf"), ("backbone", "sppf_kernel"), ("backbone", "c2psa"), ("backbone", "c2psa_repeats")]
     units.append(("neck",))
-    return [*units, ("imgsz",)] if "imgsz" in data else units
+    return [*units, *_top_genes(data)]
+
+
+def _top_genes(data: dict[str, Any]) -> list[Path]:
+    """The optional top-level genes a genome dict carries (input size, deployment)."""
+    return [(key,) for key in ("imgsz", "precision", "runtime") if key in data]
 
 
 def _genes_flat(da: dict[str, Any], db: dict[str, Any]) -> list[Path]:
@@ -363,7 +397,7 @@ def _genes_flat(da: dict[str, Any], db: dict[str, Any]) -> list[Path]:
             leaves.append(path)
 
     walk({"backbone": da["backbone"], "neck": da["neck"]}, ())
-    return [*leaves, ("imgsz",)] if "imgsz" in da else leaves
+    return [*leaves, *_top_genes(da)]
 
 
 def _canonicalize(data: dict[str, Any]) -> None:
@@ -417,7 +451,13 @@ def _deep_copy(value: Any) -> Any:
     return value
 
 
-def anchored_space(*, nc: int = 80, imgsizes: tuple[int, ...] = ()) -> SearchSpace:
+def anchored_space(
+    *,
+    nc: int = 80,
+    imgsizes: tuple[int, ...] = (),
+    precisions: tuple[str, ...] = (),
+    runtimes: tuple[str, ...] = (),
+) -> SearchSpace:
     """The designs COCO-trained YOLO11n/YOLOv8n/YOLOv5nu checkpoints can seed with working weights.
 
     Every genome keeps one of their module families (block types, stem, neck wiring, SPPF/C2PSA) while widths,
@@ -433,4 +473,6 @@ def anchored_space(*, nc: int = 80, imgsizes: tuple[int, ...] = ()) -> SearchSpa
         min_levels=(3,),
         anchors=(yolo11n(nc=nc), yolov8n(nc=nc), yolov5nu(nc=nc)),
         imgsizes=imgsizes,
+        precisions=precisions,
+        runtimes=runtimes,
     )

@@ -31,6 +31,7 @@ from detnas.cli.common import (
     device as device_arg,
 )
 from detnas.evaluate.recipe import FINE_TUNE_DEFAULTS, SCRATCH_SEARCH_DEFAULTS, Recipe
+from detnas.genome import PRECISION_CHOICES, RUNTIME_CHOICES
 from detnas.search.config import PRETRAINED_DATA, SCRATCH_DATA, SEARCH_SIZES, SearchConfig
 from detnas.search.ray_executor import ExecutorSpec
 
@@ -137,6 +138,8 @@ def _new_config(args: argparse.Namespace) -> tuple[SearchConfig, str]:
         "space": args.space,
         "latency_backend": latency_backend,
         "latency_table": args.latency_table,
+        "precisions": None if args.precisions is None else tuple(args.precisions),
+        "runtimes": None if args.runtime is None else tuple(args.runtime),
     }
     config = SearchConfig(
         data=str(data),
@@ -291,6 +294,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="predict latency from a table of 'detnas latency build-table' (built here or on the target device) for "
         "the constraints and the objective, with the table's backend; only the front is measured, and the report "
         "shows both figures",
+    )
+    p.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=list(PRECISION_CHOICES),
+        metavar="PRECISION",
+        help="search the deployed precision with the network (fp32, int8): each candidate is exported to its "
+        "runtime at its precision (INT8 calibrated on seeded images of its training data) and scored (mAP) and "
+        "timed as that artifact; seeds start at fp32 (default: not searched, every candidate FP32 on "
+        "--latency-backend)",
+    )
+    p.add_argument(
+        "--runtime",
+        nargs="+",
+        choices=list(RUNTIME_CHOICES),
+        help="runtime(s) candidates are deployed on with --precisions (default openvino; several are searched as a "
+        "gene); alone it means --precisions fp32",
     )
     add_proxy_arguments(p, default=None)
     add_head_probe_argument(p)

@@ -12,7 +12,7 @@ from typing import Any
 from detnas.designs import named_design
 from detnas.errors import InputError
 from detnas.evaluate import Recipe
-from detnas.genome import IMGSZ_CHOICES
+from detnas.genome import IMGSZ_CHOICES, PRECISION_CHOICES, RUNTIME_CHOICES
 from detnas.proxies import default_proxy, get_proxy
 from detnas.search.strategies import STRATEGIES, StrategySettings
 
@@ -20,6 +20,7 @@ SPACES = ("full", "anchored")
 SCRATCH_DATA = "coco_mini"  # from scratch: small enough for 2 epochs per candidate
 PRETRAINED_DATA = "coco_proxy"  # inheriting COCO weights: 688 train images to fine-tune on, 318 to score
 SEARCH_SIZES = IMGSZ_CHOICES  # with checkpoints, the input size is searched with the network, over every choice
+DEFAULT_RUNTIME = "openvino"  # --precisions without --runtime: the runtime whose INT8 keeps stock-INT8 accuracy
 DEFAULT_SEEDS = ("yolo11n",)  # plus yolov8n / yolov5nu when their checkpoints are parents
 
 
@@ -69,6 +70,9 @@ class SearchConfig:
     space: str | None = None  # "full", or "anchored" (detnas.space.anchored_space); default: anchored with parents
     imgsizes: tuple[int, ...] = ()  # input sizes searched with the network (empty: every candidate at recipe.imgsz)
     latency_table: str | None = None  # latency table JSON: predicted latency for constraints and objective
+    # deployment searched with the network (detnas.space.SearchSpace.precisions / runtimes); empty: FP32 designs
+    precisions: tuple[str, ...] = ()
+    runtimes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "parents", tuple(str(p) for p in self.parents))
@@ -76,6 +80,21 @@ class SearchConfig:
         bad = [v for v in self.imgsizes if v not in IMGSZ_CHOICES]
         if bad:
             raise InputError(f"input size {bad[0]} cannot be searched: choose sizes from 320 to 640 in steps of 32")
+        bad = [v for v in self.precisions if v not in PRECISION_CHOICES] + [
+            v for v in self.runtimes if v not in RUNTIME_CHOICES
+        ]
+        if bad:
+            raise InputError(
+                f"deployment {bad[0]!r} cannot be searched: precisions from {list(PRECISION_CHOICES)}, runtimes from "
+                f"{list(RUNTIME_CHOICES)}"
+            )
+        # fixed order (fp32 first), no repeats; one of the two given implies the other's default
+        object.__setattr__(self, "precisions", tuple(p for p in PRECISION_CHOICES if p in self.precisions))
+        object.__setattr__(self, "runtimes", tuple(dict.fromkeys(self.runtimes)))
+        if self.precisions and not self.runtimes:
+            object.__setattr__(self, "runtimes", (DEFAULT_RUNTIME,))
+        if self.runtimes and not self.precisions:
+            object.__setattr__(self, "precisions", ("fp32",))
         if self.parent and not self.parents:
             object.__setattr__(self, "parents", (self.parent,))
         if self.proxy is None:
@@ -90,6 +109,16 @@ class SearchConfig:
             raise InputError(
                 f"proxy {self.proxy!r} needs --parent PT... (COCO-trained checkpoints such as yolo11n.pt) or "
                 "--parent-run DIR (the folder of 'detnas parent train --out DIR')"
+            )
+        if self.precisions and self.latency_table:
+            raise InputError(
+                "--latency-table predicts FP32 latency of the network, not of a deployed artifact: drop "
+                "--latency-table or --precisions/--runtime"
+            )
+        if self.precisions and get_proxy(self.proxy).training_free:
+            raise InputError(
+                f"proxy {self.proxy!r} trains no weights, so there is no artifact to deploy at a precision: drop "
+                "--precisions/--runtime or use a training or inheriting proxy"
             )
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy {self.strategy!r} is unknown: choose one of {sorted(STRATEGIES)}")
@@ -116,6 +145,10 @@ class SearchConfig:
         data["seeds"] = list(self.seeds)
         data["parents"] = list(self.parents)
         data["imgsizes"] = list(self.imgsizes)
+        for name in ("precisions", "runtimes"):  # left out when not searched: stored configs read as before
+            data[name] = list(data[name])
+            if not data[name]:
+                del data[name]
         return data
 
     @classmethod
@@ -134,6 +167,8 @@ class SearchConfig:
         data["seeds"] = tuple(data.get("seeds", ()))
         data["parents"] = tuple(data.get("parents", ()))
         data["imgsizes"] = tuple(data.get("imgsizes", ()))
+        data["precisions"] = tuple(data.get("precisions", ()))
+        data["runtimes"] = tuple(data.get("runtimes", ()))
         return cls(**data)
 
 
@@ -160,6 +195,11 @@ def describe_mode(config: SearchConfig, *, parents_found: bool = False, size_pin
         if config.latency_table
         else f"latency {config.latency_backend}"
     )
+    if config.precisions:
+        latency = (
+            f"deployed {'/'.join(config.precisions)} on {'/'.join(config.runtimes)} searched (mAP and latency of "
+            "each candidate's artifact)"
+        )
     return " | ".join(
         [
             start,

@@ -106,10 +106,11 @@ class Search:
         self.data = Path(config.data)
         self.nc = load_data_yaml(self.data).nc
         sizes = config.imgsizes
+        deploy = {"precisions": config.precisions, "runtimes": config.runtimes}
         if config.space == "anchored":
-            self.space = anchored_space(nc=self.nc, imgsizes=sizes)
+            self.space = anchored_space(nc=self.nc, imgsizes=sizes, **deploy)
         else:
-            self.space = SearchSpace(nc=self.nc, imgsizes=sizes)
+            self.space = SearchSpace(nc=self.nc, imgsizes=sizes, **deploy)
         self.latency_table = _load_latency_table(config, folder)
         seeds = [self.space.place(named_design(name, nc=self.nc)) for name in config.seeds]
         self.seed_names = {g.id: name for g, name in zip(seeds, config.seeds, strict=True)}
