@@ -25,6 +25,7 @@ from detnas.errors import InputError
 from detnas.genome import check_design_imgsz
 
 from .data import prepare_data
+from .deployed import design_deployment
 from .environment import environment_info
 from .latency import (
     BACKENDS,
@@ -180,7 +181,9 @@ def evaluate_candidate(
     started = time.perf_counter()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     arch_yaml = Path(arch_yaml).expanduser().resolve()
-    recipe = _at_design_size(recipe, load_arch_yaml(arch_yaml), arch_yaml)
+    arch = load_arch_yaml(arch_yaml)
+    recipe = _at_design_size(recipe, arch, arch_yaml)
+    design_deployment(arch, arch_yaml)  # a bad precision/runtime pair is the YAML's fault, not the candidate's
     parents = _parent_paths(parents)
     if get_proxy(proxy).inherits:
         if not parents:
@@ -278,6 +281,7 @@ def evaluate_candidate(
     evaluation.metrics = result.metrics
     evaluation.proxy = result.proxy
     evaluation.cost = result.cost
+    evaluation.deployment = result.deployment
     evaluation.run_dir = result.run_dir
     evaluation.weights_best = result.weights_best
     evaluation.weights_last = result.weights_last

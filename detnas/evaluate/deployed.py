@@ -72,6 +72,24 @@ def require_runtime(runtime: str, precision: str = "fp32") -> None:
         )
 
 
+def design_deployment(arch: dict[str, Any], path: str | Path) -> tuple[str, str] | None:
+    """``(precision, runtime)`` a design YAML is deployed at (``precision:`` / ``runtime:``, written from a genome's
+    deploy genes), None when it has neither; InputError (one line) for one without the other or an unknown value."""
+    precision, runtime = arch.get("precision"), arch.get("runtime")
+    if precision is None and runtime is None:
+        return None
+    if precision not in PRECISIONS or runtime not in RUNTIMES:
+        raise InputError(
+            f"architecture YAML {path}: precision: {precision!r} and runtime: {runtime!r} go together, precision one "
+            f"of {', '.join(PRECISIONS)}, runtime one of {', '.join(RUNTIMES)}"
+        )
+    return precision, runtime
+
+
+# Latency backend of ``measure_latency`` that times each runtime's artifact.
+LATENCY_BACKEND = {"onnxruntime": "onnx", "openvino": "openvino"}
+
+
 # ---- calibration images --------------------------------------------------------------------------------------------
 
 

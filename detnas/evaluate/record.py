@@ -14,7 +14,7 @@ from detnas.cost import Cost
 from .recipe import Recipe
 
 SCHEMA_VERSION = 1
-PHASES = ("build", "inherit", "distill", "probe", "train", "validate", "score", "latency", "other")
+PHASES = ("build", "inherit", "distill", "probe", "train", "deploy", "validate", "score", "latency", "other")
 
 
 @dataclass
@@ -109,6 +109,8 @@ class Evaluation:
     proxy: ProxyScore | None = None
     cost: Cost | None = None
     latency: LatencyRecord | None = None
+    # a design with deploy genes: runtime, precision, artifact, calibration (its mAP and latency are the artifact's)
+    deployment: dict[str, Any] | None = None
     epochs: list[EpochLosses] = field(default_factory=list)
     epochs_completed: int = 0
     stopped_by_time_limit: bool = False

@@ -158,6 +158,7 @@ class WorkerResult:
     metrics: Metrics | None = None
     proxy: ProxyScore | None = None
     latency: LatencyRecord | None = None
+    deployment: dict[str, Any] | None = None  # runtime, precision, artifact and calibration of a deployed design
     failure_phase: str | None = None
     failure_reason: str | None = None
     traceback: str | None = None

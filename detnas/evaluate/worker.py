@@ -41,6 +41,8 @@ class _Run:
     def __init__(self, request: EvaluationRequest) -> None:
         self.request = request
         self.result = WorkerResult()
+        self.deployment: tuple[str, str] | None = None  # (precision, runtime) of a design with deploy genes
+        self.artifact: Path | None = None  # its deployed artifact, once exported
 
     def save(self) -> None:
         _write_json(self.request.progress, self.result.to_json())
@@ -138,23 +140,67 @@ def _inherit(state: _Run) -> Path:
         return save_checkpoint(model, out)
 
 
+def _deploy(state: _Run, weights: Path) -> Path:
+    """Export the weights as the design is deployed (its runtime, at its precision; INT8 calibrated on seeded images
+    of the candidate's training subset) once; returns the artifact."""
+    if state.artifact is not None:
+        return state.artifact
+    assert state.deployment is not None
+    request, (precision, runtime) = state.request, state.deployment
+    with state.phase("deploy"):
+        from .deployed import export_deployable
+
+        deployed = export_deployable(
+            weights,
+            runtime=runtime,
+            precision=precision,
+            imgsz=request.imgsz,
+            out=request.workdir / "deployed",
+            data=request.data_yaml,
+            seed=request.recipe.seed,
+        )
+        calibration = deployed.calibration
+        state.result.deployment = {
+            "runtime": runtime,
+            "precision": precision,
+            "artifact": str(deployed.path),
+            "record": str(deployed.record),
+            "source": deployed.source,
+            "calibration": None
+            if calibration is None
+            else {k: calibration[k] for k in ("data", "split", "seed", "count", "chosen_by")},
+        }
+        state.artifact = deployed.path
+        return deployed.path
+
+
 def _validate(state: _Run, weights: Path) -> Metrics:
+    """mAP of the weights; for a design with deploy genes, of its deployed artifact's own detections."""
     request = state.request
+    artifact = _deploy(state, weights) if state.deployment is not None else None
     with state.phase("validate"):
         from .metrics import run_validation
 
         val_images = [Path(p) for p in request.val_list.read_text().splitlines() if p]
-        metrics = run_validation(
-            weights,
-            request.data_yaml,
-            imgsz=request.imgsz,
-            batch=request.recipe.val_batch,
-            device=request.device,
-            save_dir=request.workdir / "val",
-            names=request.names,
-            val_images=val_images,
-            coco_annotations=list(request.coco_annotations),
-        )
+        settings = {
+            "names": request.names,
+            "val_images": val_images,
+            "coco_annotations": list(request.coco_annotations),
+            "save_dir": request.workdir / "val",
+        }
+        if artifact is not None:  # static batch 1, on CPU; OpenVINO in float32 inference precision
+            from .deployed import validate_deployed
+
+            metrics = validate_deployed(artifact, request.data_yaml, imgsz=request.imgsz, **settings)
+        else:
+            metrics = run_validation(
+                weights,
+                request.data_yaml,
+                imgsz=request.imgsz,
+                batch=request.recipe.val_batch,
+                device=request.device,
+                **settings,
+            )
         state.result.metrics = metrics
         return metrics
 
@@ -250,9 +296,14 @@ def run(request: EvaluationRequest) -> WorkerResult:
         import ultralytics  # noqa: F401
 
         with state.phase("build"):
-            from detnas.architecture import build_model
+            from detnas.architecture import build_model, load_arch_yaml
             from detnas.cost import model_cost
 
+            from .deployed import design_deployment, require_runtime
+
+            state.deployment = design_deployment(load_arch_yaml(request.arch_yaml), request.arch_yaml)
+            if state.deployment is not None:  # before any training: a runtime not installed fails at once
+                require_runtime(state.deployment[1], state.deployment[0])
             model = build_model(request.arch_yaml, len(request.names))
             result.cost = model_cost(model, imgsz=request.imgsz, fused=True)
             del model
@@ -270,17 +321,25 @@ def run(request: EvaluationRequest) -> WorkerResult:
 
         latency = request.latency
         if latency is not None:
+            backend, device = latency.backend, latency.device
+            if state.deployment is not None:  # the deployed artifact on its own runtime
+                from .deployed import LATENCY_BACKEND
+
+                if Path(latency_source).suffix != ".pt":
+                    raise ValueError(f"proxy {proxy.name!r} trains no weights to deploy at a precision")
+                latency_source = _deploy(state, Path(latency_source))
+                backend, device = LATENCY_BACKEND[state.deployment[1]], "cpu"
             with state.phase("latency"):
                 from .latency import measure_latency
 
                 result.latency = measure_latency(
                     latency_source,
                     imgsz=request.imgsz,
-                    backend=latency.backend,
+                    backend=backend,
                     threads=latency.threads,
                     warmup=latency.warmup,
                     runs=latency.runs,
-                    device=latency.device,
+                    device=device,
                     workdir=request.workdir / "latency",
                     key=request.latency_key,
                     nc=len(request.names),

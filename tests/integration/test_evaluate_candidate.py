@@ -72,7 +72,7 @@ def test_tiny_training_returns_losses_map_latency_and_weights(trained: Evaluatio
     assert e.latency.backend == "torch" and e.latency.median_ms > 0 and not e.latency.cached
     assert Path(e.weights_last).is_file() and Path(e.weights_best).is_file()
     assert Path(e.weights_last).is_relative_to(e.workdir)
-    phases = {"build", "inherit", "distill", "probe", "train", "validate", "score", "latency", "other"}
+    phases = {"build", "inherit", "distill", "probe", "train", "deploy", "validate", "score", "latency", "other"}
     assert set(e.phase_seconds) == phases
     assert e.phase_seconds["inherit"] == 0.0  # the default proxy 'map' inherits nothing
     assert e.phase_seconds["probe"] == e.phase_seconds["distill"] == 0.0  # and so probes and distils nothing
