@@ -60,6 +60,16 @@ class LoadedModel:
         size = spec.get("imgsz") if isinstance(spec, dict) else None
         return size if isinstance(size, int) and size >= 32 else None
 
+    @property
+    def design_deployment(self) -> tuple[str, str] | None:
+        """``(precision, runtime)`` a detnas design was searched at (its deploy genes, kept in its checkpoints as
+        ``precision:`` / ``runtime:``); None for a design searched without them and any other model."""
+        spec = getattr(getattr(self.model, "model", None), "yaml", None)
+        if not isinstance(spec, dict):
+            return None
+        precision, runtime = spec.get("precision"), spec.get("runtime")
+        return (precision, runtime) if isinstance(precision, str) and isinstance(runtime, str) else None
+
 
 def ultralytics_weights_dir() -> Path:
     """Ultralytics' own weights folder (``yolo settings weights_dir=...``)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from detnas.cli.common import (
     check_weights_dir,
     device,
@@ -122,12 +124,15 @@ def add_export_parser(subparsers) -> None:
         "--runtime (onnxruntime, openvino) and --precision (fp32, int8), write the deployable instead: ONNX Runtime "
         "FP32 or static QDQ INT8, OpenVINO FP32 IR or INT8 (NNCF), with deploy.json (INT8: the calibration record: "
         "data, seed, count, images) beside it, into --out (default <stem>_<runtime>_<precision>_<imgsz>/ beside "
-        "MODEL). `detnas predict` and `detnas benchmark` take the .onnx file or the *_openvino_model folder.",
+        "MODEL). A design searched with --precisions/--runtime (RUN/front/<id>.pt) is exported as it was searched "
+        "when neither is given, and refuses others. `detnas predict` and `detnas benchmark` take the .onnx file or "
+        "the *_openvino_model folder.",
     )
     p.add_argument("model", metavar="MODEL", help="weights path or model name")
     p.add_argument("--format", default=None, help="Ultralytics export format (default onnx; not with --runtime)")
     p.add_argument("--runtime", choices=["onnxruntime", "openvino"], help="write the deployable for this runtime")
     p.add_argument("--precision", choices=["fp32", "int8"], default=None, help="with --runtime: fp32 (default) or int8")
+    # a design searched with deploy genes (detnas search --precisions): MODEL alone exports it as searched
     p.add_argument(
         "--data",
         type=str,
@@ -155,7 +160,7 @@ def add_export_parser(subparsers) -> None:
 
 def _export_command(args) -> int:
     check_weights_dir(args.weights_dir, [args.model])
-    if args.runtime is not None:
+    if args.runtime is not None or (args.format is None and _searched_deployment(args) is not None):
         return _deploy_command(args)
     for flag, value in (("--precision", args.precision), ("--data", args.data), ("--out", args.out),
                         ("--calibration-images", args.calibration_images), ("--seed", args.seed)):  # fmt: skip
@@ -167,6 +172,18 @@ def _export_command(args) -> int:
     return 0
 
 
+def _searched_deployment(args) -> tuple[str, str] | None:
+    """The deploy genes of a detnas design checkpoint (``precision`` / ``runtime`` it was searched at), else None."""
+    if Path(args.model).suffix.lower() != ".pt" or not Path(args.model).is_file():
+        return None
+    from detnas.models import load_model
+
+    try:
+        return load_model(args.model, weights_dir=args.weights_dir).design_deployment
+    except Exception:  # noqa: BLE001 - not a loadable design: the plain export path reports what is wrong
+        return None
+
+
 def _deploy_command(args) -> int:
     from detnas.cli.common import resolve_data
     from detnas.deploy.train_export import export_deployed
@@ -176,7 +193,7 @@ def _deploy_command(args) -> int:
     deployed = export_deployed(
         args.model,
         runtime=args.runtime,
-        precision=args.precision or "fp32",
+        precision=args.precision,
         imgsz=args.imgsz,
         data=resolve_data(args.data) if args.data else None,
         out=args.out,

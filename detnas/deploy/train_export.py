@@ -226,8 +226,8 @@ def export(
 def export_deployed(
     model: str | Path,
     *,
-    runtime: str,
-    precision: str,
+    runtime: str | None,
+    precision: str | None,
     imgsz: int | None = None,
     data: str | Path | None = None,
     out: str | Path | None = None,
@@ -239,13 +239,17 @@ def export_deployed(
     record, in ``out`` (default: ``<stem>_<runtime>_<precision>_<imgsz>/`` beside the weights).
 
     INT8 calibrates on the train split of ``data``; for a search's ``front/<id>.pt`` that defaults to the run's own
-    search data. Raises InputError (one line) for a runtime that is not installed, an unsupported runtime or
-    precision, a calibration set that is empty or unreadable, or a model that is not a checkpoint."""
+    search data. A design searched with deploy genes (``precision`` / ``runtime``) is deployed as it was searched:
+    ``runtime`` and ``precision`` None take its genes, and others than its own are refused, since its mAP and latency
+    were measured on that artifact. Without genes, ``precision`` None means fp32. Raises InputError (one line) for a
+    runtime that is not installed, an unsupported runtime or precision, one the design was not searched at, a
+    calibration set that is empty or unreadable, or a model that is not a checkpoint."""
     from detnas.errors import InputError
     from detnas.evaluate.deployed import CALIBRATION_COUNT, CALIBRATION_SEED, export_deployable, require_runtime
 
-    require_runtime(runtime, precision)  # before loading anything
-    if precision != "int8" and (data is not None or calibration_images is not None or seed is not None):
+    if runtime is not None:
+        require_runtime(runtime, precision or "fp32")  # before loading anything
+    if precision is not None and precision != "int8" and (data, calibration_images, seed) != (None, None, None):
         raise InputError("--data, --calibration-images and --seed calibrate INT8: drop them for --precision fp32")
     if imgsz is not None and (imgsz < 32 or imgsz % 32):
         raise InputError(f"imgsz must be a positive multiple of 32, got {imgsz}")
@@ -256,6 +260,21 @@ def export_deployed(
         what = "an architecture without weights: train it first (detnas train)" if loaded.kind == "yaml" else "not"
         raise InputError(f"{model} is {what} an Ultralytics detection checkpoint (.pt) to deploy")
     weights = loaded.resolved.path
+    searched = loaded.design_deployment
+    if searched is not None:
+        for flag, asked, own in (("--precision", precision, searched[0]), ("--runtime", runtime, searched[1])):
+            if asked is not None and asked != own:
+                raise InputError(
+                    f"{model} was searched as {searched[0]} on {searched[1]}: its mAP and latency are that "
+                    f"artifact's, not {flag} {asked}'s; drop --precision/--runtime to export it as searched"
+                )
+        precision, runtime = searched
+        require_runtime(runtime, precision)
+    elif runtime is None:
+        raise InputError(f"{model} carries no deploy genes: pass --runtime onnxruntime|openvino")
+    precision = precision or "fp32"
+    if precision != "int8" and (data is not None or calibration_images is not None or seed is not None):
+        raise InputError("--data, --calibration-images and --seed calibrate INT8: drop them for --precision fp32")
     size = imgsz or loaded.design_imgsz or 640
     if precision == "int8" and data is None:
         data = _run_data(weights)
