@@ -115,7 +115,7 @@ class SearchConfig:
                 "--latency-table predicts FP32 latency of the network, not of a deployed artifact: drop "
                 "--latency-table or --precisions/--runtime"
             )
-        if self.precisions and get_proxy(self.proxy).training_free:
+        if self.precisions and get_proxy(self.proxy).training_free and not get_proxy(self.proxy).inherits:
             raise InputError(
                 f"proxy {self.proxy!r} trains no weights, so there is no artifact to deploy at a precision: drop "
                 "--precisions/--runtime or use a training or inheriting proxy"

@@ -123,6 +123,8 @@ def test_config_defaults_the_other_gene_and_stores_them_only_when_searched(tmp_p
     assert SearchConfig(data=data, runtimes=("onnxruntime",)).precisions == ("fp32",)
     with pytest.raises(InputError, match="trains no weights"):
         SearchConfig(data=data, precisions=("int8",), proxy="synflow")
+    zero = SearchConfig(data=data, precisions=("int8",), proxy="pretrained-zero", parents=("yolo11n.pt",))
+    assert zero.precisions == ("int8",)  # inherited weights, validated without training: they can be deployed
     with pytest.raises(InputError, match="cannot be searched"):
         SearchConfig(data=data, precisions=("int4",))
 
