@@ -31,6 +31,7 @@ FRONT_FIELDS = (
     "yaml",
     "weights",
     "measured_latency_ms",
+    "deployed",
 )
 
 
@@ -50,6 +51,7 @@ class FrontRow:
     yaml: str
     weights: str | None
     measured_latency_ms: float | None = None  # with a latency table: latency_ms is predicted, this is measured here
+    deployed: str | None = None  # "<precision> <runtime>" of a design with deploy genes: mAP and latency are its own
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in FRONT_FIELDS}
@@ -71,6 +73,12 @@ def _imgsz(candidate: Candidate, store: Store) -> int | None:
     """The size the candidate was scored and timed at: its gene, else the search recipe's."""
     size = json.loads(candidate.genome_json).get("imgsz")
     return size or store.get_meta("config", {}).get("recipe", {}).get("imgsz")
+
+
+def _deployed(candidate: Candidate) -> str | None:
+    """``"int8 openvino"`` for a design searched with deploy genes, else None."""
+    genes = json.loads(candidate.genome_json)
+    return f"{genes['precision']} {genes['runtime']}" if genes.get("runtime") else None
 
 
 def front_candidates(store: Store) -> list[Candidate]:
@@ -122,6 +130,7 @@ def write_outputs(folder: str | Path, store: Store) -> dict[str, Path]:
                 str(yaml_path),
                 str(weights) if weights else None,
                 measured.get(c.genome_id),
+                _deployed(c),
             )
         )
     with open(folder / "pareto.csv", "w", newline="") as handle:
@@ -265,10 +274,11 @@ def markdown_report(
         latency_head, latency_rule = "predicted ms | measured ms | error %", "---|---|---"
     else:
         latency_head, latency_rule = "latency ms", "---"
+    deployed = any(r.deployed for r in rows)  # a column only when the search searched deployment
     lines += [
         f"| id | score ({stats['proxy']}) | mAP50-95 | mAP50 | {latency_head} | size | params M | GFLOPs | origin "
-        "| inherited |",
-        f"|---|---|---|---|{latency_rule}|---|---|---|---|---|",
+        "| inherited |" + (" deployed |" if deployed else ""),
+        f"|---|---|---|---|{latency_rule}|---|---|---|---|---|" + ("---|" if deployed else ""),
     ]
     for r in rows:
         params = f"{r.params / 1e6:.2f}" if r.params else "-"
@@ -282,7 +292,7 @@ def markdown_report(
         lines.append(
             f"| {r.genome_id} | {r.score:.5g} | {map50_95} | {map50} | {latency} | {r.imgsz or '-'} | {params} "
             f"| {gflops} "
-            f"| {r.origin} | {r.inherited or '-'} |"
+            f"| {r.origin} | {r.inherited or '-'} |" + (f" {r.deployed or '-'} |" if deployed else "")
         )
     lines += ["", f"![score against latency]({figure.name})", ""]
     if stats["failures"]:

@@ -136,3 +136,27 @@ def test_search_flags_reach_the_config() -> None:
     assert "deployed fp32/int8 on onnxruntime" in mode
     config, _ = _new_config(build_parser().parse_args(["search", "--out", "x", "--data", "coco8", "--proxy", "map"]))
     assert config.precisions == () and config.runtimes == ()
+
+
+def test_report_names_how_each_front_design_is_deployed(tmp_path: Path) -> None:
+    from detnas.search.report import write_outputs
+    from detnas.search.store import Store
+
+    store = Store(tmp_path / "search.sqlite")
+    store.set_meta("config", {"strategy": "random", "proxy": "pretrained-zero", "recipe": {"imgsz": 320}})
+    int8, fp32 = yolo11n().with_deployment("int8", "openvino"), yolo11n().with_deployment("fp32", "openvino")
+    for genome, score, latency in ((int8, 0.25, 10.0), (fp32, 0.30, 20.0)):  # both on the front
+        store.add_candidate(
+            genome_id=genome.id,
+            genome_json=genome.to_json(),
+            yaml=to_yaml(genome),
+            origin="sample",
+            parents=(),
+            state={},
+        )
+        store.finish(genome.id, status="done", evaluation=None, map=score, score=score, latency_ms=latency)
+    report = write_outputs(tmp_path, store)["report"].read_text()
+    assert "| deployed |" in report
+    assert f"| {int8.id} " in report and "| int8 openvino |" in report and "| fp32 openvino |" in report
+    front = json.loads((tmp_path / "pareto.json").read_text())["front"]
+    assert {r["genome_id"]: r["deployed"] for r in front} == {int8.id: "int8 openvino", fp32.id: "fp32 openvino"}
