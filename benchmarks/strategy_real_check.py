@@ -271,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
                 surrogate_same_run=same,
             )
             runs.append(run)
+        # every run starts with the same three seed designs: the spread of their HV across runs is measurement noise
+        seeds_hv = {f"{r['strategy']}-s{r['seed']}": r["hv"][2] for r in runs if r["evaluations"] >= 3}
         result = {
             "benchmark": "strategy_real_check",
             "protocol": __doc__.split("Usage:")[0].strip(),
@@ -298,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
             "comparison": compare(runs, best, args.evaluations),
             "surrogate_benchmark_difference_at_budget": _benchmark_difference(benchmark, best, args.evaluations),
             "surrogate_on_real_designs": design_agreement(runs),
+            "seeds_hv_per_run": seeds_hv,
+            "seeds_hv_spread": max(seeds_hv.values()) - min(seeds_hv.values()) if seeds_hv else None,
             "runs": runs,
             "machine": machine,
             "wall_seconds": round(time.time() - started, 1),
