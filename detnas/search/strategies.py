@@ -57,6 +57,14 @@ def _fresh(space: SearchSpace, known: set[str], rng: random.Random, tries: int =
     raise RuntimeError("could not sample an unseen genome in 1000 draws: the search space is exhausted")
 
 
+def _next_seed(seeds: Sequence[ArchGenome], known: set[str]) -> Proposal | None:
+    """The first seed not yet in the history: every strategy evaluates its seeds first, in the order given."""
+    for seed in seeds:
+        if seed.id not in known:
+            return Proposal(seed, "seed")
+    return None
+
+
 @dataclass
 class RandomSearch:
     space: SearchSpace
@@ -65,9 +73,8 @@ class RandomSearch:
 
     def propose(self, history: Sequence[Trial], rng: random.Random) -> Proposal:
         known = {t.genome.id for t in history}
-        for seed in self.seeds:
-            if seed.id not in known:
-                return Proposal(seed, "seed")
+        if unseen := _next_seed(self.seeds, known):
+            return unseen
         return Proposal(_fresh(self.space, known, rng), "sample")
 
     def observe(self, history: Sequence[Trial]) -> None:
@@ -88,9 +95,8 @@ class LocalSearch:
 
     def propose(self, history: Sequence[Trial], rng: random.Random) -> Proposal:
         known = {t.genome.id for t in history}
-        for seed in self.seeds:
-            if seed.id not in known:
-                return Proposal(seed, "seed")
+        if unseen := _next_seed(self.seeds, known):
+            return unseen
         done = [t for t in history if t.status == "done"]
         if not done:
             return Proposal(_fresh(self.space, known, rng), "sample")
@@ -132,9 +138,8 @@ class AgingEvolution:
 
     def propose(self, history: Sequence[Trial], rng: random.Random) -> Proposal:
         known = {t.genome.id for t in history}
-        for seed in self.seeds:
-            if seed.id not in known:
-                return Proposal(seed, "seed")
+        if unseen := _next_seed(self.seeds, known):
+            return unseen
         started = [t for t in history if t.status != "infeasible"]
         done = [t for t in history if t.status == "done"]
         population = done[-self.population_size :]
@@ -256,9 +261,8 @@ class ReinforceSearch:
 
     def propose(self, history: Sequence[Trial], rng: random.Random) -> Proposal:
         known = {t.genome.id for t in history}
-        for seed in self.seeds:
-            if seed.id not in known:
-                return Proposal(seed, "seed")
+        if unseen := _next_seed(self.seeds, known):
+            return unseen
         self.learn(history)
         for _ in range(100):
             genome = self.sample(rng)

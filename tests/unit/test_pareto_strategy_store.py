@@ -178,3 +178,23 @@ def test_local_search_mutates_one_gene_of_a_front_member() -> None:
         changed = {k for k in base.keys() | child.keys() if base.get(k) != child.get(k)}
         assert changed, "a proposal must differ from its base"
         history.append(_done(proposal.genome, 0.05, 70.0))  # dominated too: the front stays the two seeds
+
+
+@pytest.mark.parametrize("name", ["evolution", "random", "local", "rl"])
+def test_every_strategy_proposes_its_unseen_seeds_first_in_order(name: str) -> None:
+    """Seeds already in the history (e.g. a resumed search) are skipped; the others come first, in the given order,
+    whatever else the history holds; only then does the strategy's own proposal start."""
+    from detnas.designs import yolov5nu
+    from detnas.search.strategies import make_strategy
+
+    seeds = (yolo11n(), yolov8n(), yolov5nu())
+    strategy = make_strategy(name, SPACE, seeds, StrategySettings())
+    rng = random.Random(3)
+    history = [_done(SPACE.mutate(yolov8n(), rng), 0.2, 40.0), _done(yolov8n(), 0.3, 50.0)]
+    proposed = []
+    for _ in range(3):
+        proposal = strategy.propose(history, rng)
+        proposed.append((proposal.origin, proposal.genome.id))
+        history.append(_done(proposal.genome, 0.25, 45.0))
+    assert proposed[:2] == [("seed", yolo11n().id), ("seed", yolov5nu().id)]
+    assert proposed[2][0] != "seed" and proposed[2][1] not in {g.id for g in seeds}
