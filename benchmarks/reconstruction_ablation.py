@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 import detnas.inherit.candidate as candidate  # noqa: E402
 from detnas.datasets import dataset_yaml, split_val  # noqa: E402
 from detnas.designs import thinned  # noqa: E402
-from detnas.evaluate.environment import environment_info  # noqa: E402
+from detnas.evaluate.environment import environment_info, git_commit  # noqa: E402
 from detnas.inherit.checkpoint import load_parent  # noqa: E402
 from detnas.inherit.divergence import divergence  # noqa: E402
 from detnas.inherit.reconstruct import reconstruct  # noqa: E402
@@ -51,11 +50,6 @@ VARIANTS: dict[str, dict | None] = {
     "fixed ridge 1e-3": {"ridges": (1e-3,)},
     "first version": {"ridges": (1e-3,), "intercept": False, "block_targets": False, "samples_per_unknown": 4},
 }
-
-
-def _commit() -> str:
-    run = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return run.stdout.strip() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     result = {
         "benchmark": "reconstruction_ablation",
-        "commit": _commit(),
+        "commit": git_commit(ROOT),
         "environment": environment_info(),
         "protocol": __doc__.split("Usage:")[0].strip(),
         "design": f"yolo11n-w{args.width}",

@@ -32,7 +32,6 @@ import argparse
 import dataclasses
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -46,7 +45,7 @@ from detnas.datasets import dataset_yaml, split_val  # noqa: E402
 from detnas.designs import thinned  # noqa: E402
 from detnas.evaluate.data import prepare_data  # noqa: E402
 from detnas.evaluate.distill import DistillSettings, distill  # noqa: E402
-from detnas.evaluate.environment import environment_info  # noqa: E402
+from detnas.evaluate.environment import environment_info, git_commit  # noqa: E402
 from detnas.evaluate.metrics import run_validation  # noqa: E402
 from detnas.evaluate.recipe import fine_tune_recipe  # noqa: E402
 from detnas.evaluate.worker import REC_IMAGES, REC_IMGSZ  # noqa: E402
@@ -64,11 +63,6 @@ IMGSZ = 640
 DISTILL_IMGSZ = 416
 STAGES = ("sliced", "reconstructed", "fine-tuned", "distilled")
 GOAL = {"design": "yolo11n-w0.75", "map50_95": 0.25, "cpu_minutes": 30}
-
-
-def _commit() -> str:
-    run = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return run.stdout.strip() or "unknown"
 
 
 def _half_stage(genome: ArchGenome, index: int) -> ArchGenome:
@@ -225,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     met = any(r["map50_95"] >= GOAL["map50_95"] and r["cpu_minutes"] <= GOAL["cpu_minutes"] for r in target)
     result = {
         "benchmark": "recovery",
-        "commit": _commit(),
+        "commit": git_commit(ROOT),
         "environment": environment_info(),
         "protocol": __doc__.split("Usage:")[0].strip(),
         "data": {"task": "coco_proxy", "split_seed": 0, "heldout_images": len(bench.prepared.val_images)},

@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -44,7 +43,7 @@ os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 from detnas.architecture import write_yaml  # noqa: E402
 from detnas.datasets import dataset_yaml, split_val  # noqa: E402
 from detnas.evaluate.candidate import evaluate_candidate  # noqa: E402
-from detnas.evaluate.environment import environment_info  # noqa: E402
+from detnas.evaluate.environment import environment_info, git_commit  # noqa: E402
 from detnas.evaluate.recipe import fine_tune_recipe  # noqa: E402
 from detnas.evaluate.record import Evaluation  # noqa: E402
 from detnas.genome import ArchGenome  # noqa: E402
@@ -60,11 +59,6 @@ DEFAULT = fine_tune_recipe(imgsz=IMGSZ)
 REFERENCE = replace(DEFAULT, epochs=10 * DEFAULT.epochs, probe_epochs=10 * DEFAULT.probe_epochs)
 GOALS = {"kendall_tau": 0.7, "kendall_tau_sliced": 0.5, "ci_low": 0.3}
 TRAINING_PHASES = ("probe", "train", "validate")
-
-
-def _commit() -> str:
-    run = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return run.stdout.strip() or "unknown"
 
 
 def architectures() -> list[tuple[str, ArchGenome]]:
@@ -141,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     sliced = [r for r in rows if r["sliced"]]
     result = {
         "protocol": __doc__.split("Usage:")[0].strip(),
-        "commit": _commit(),
+        "commit": git_commit(ROOT),
         "data": {"source": str(dataset_yaml("coco_indoor4")), "search": str(search), "heldout": str(heldout)},
         "machine": environment_info(),
         "recipes": {"default": DEFAULT.to_dict(), "reference": REFERENCE.to_dict()},

@@ -44,16 +44,11 @@ from detnas.benchmark.frontier import (  # noqa: E402
     write_results,
 )
 from detnas.datasets import dataset_yaml, split_val  # noqa: E402
-from detnas.evaluate.environment import environment_info  # noqa: E402
+from detnas.evaluate.environment import environment_info, git_commit  # noqa: E402
 from detnas.models import default_parents  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "transfer_frontier.json"
-
-
-def _commit() -> str:
-    run = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return run.stdout.strip() or "unknown"
 
 
 def search(out: Path, data: Path, evaluations: int) -> float:
@@ -129,7 +124,7 @@ def main() -> int:
     result = run_frontier(args.out / "search", args.out, heldout=heldout, protocol=protocol)
     meta = {
         "protocol": result["protocol"].to_dict() | {"repeat_agreement": result["repeat_agreement"]},
-        "commit": _commit(),
+        "commit": git_commit(ROOT),
         "search": {
             "evaluations": args.evaluations,
             "command": "detnas search --data <search half> --evaluations N --latency-backend onnx (defaults)",

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -32,7 +31,7 @@ from detnas.architecture import write_yaml  # noqa: E402
 from detnas.datasets import dataset_yaml  # noqa: E402
 from detnas.designs import named_design  # noqa: E402
 from detnas.evaluate.candidate import evaluate_candidate  # noqa: E402
-from detnas.evaluate.environment import environment_info  # noqa: E402
+from detnas.evaluate.environment import environment_info, git_commit  # noqa: E402
 from detnas.evaluate.recipe import fine_tune_recipe  # noqa: E402
 from detnas.evaluate.record import Evaluation  # noqa: E402
 from detnas.models import default_parents  # noqa: E402
@@ -40,11 +39,6 @@ from detnas.models import default_parents  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "transfer_seeds.json"
 GOAL = 0.6
-
-
-def _commit() -> str:
-    run = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return run.stdout.strip() or "unknown"
 
 
 def _evaluate(arch: Path, data: Path, recipe, workdir: Path, parent: Path) -> dict:
@@ -91,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     ratios = [row["ratio"] for row in rows]
     result = {
         "protocol": __doc__.split("Usage:")[0].strip(),
-        "commit": _commit(),
+        "commit": git_commit(ROOT),
         "data": str(data),
         "machine": environment_info(),
         "recipes": {"default": default.to_dict(), "reference": reference.to_dict()},

@@ -5,12 +5,20 @@ from __future__ import annotations
 import functools
 import os
 import platform
+import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 _PACKAGES = ("detnas", "torch", "torchvision", "ultralytics", "onnx", "onnxruntime", "onnxslim", "numpy", "pycocotools")
+
+
+def git_commit(root: str | Path) -> str:
+    """The commit checked out at ``root`` (full hash), or ``unknown`` outside a git checkout: every benchmark result
+    names the code that produced it."""
+    run = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
+    return run.stdout.strip() or "unknown"
 
 
 @functools.cache
