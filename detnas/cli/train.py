@@ -76,41 +76,27 @@ def _train_command(args) -> int:
         raise ValueError(f"--scratch applies to a model YAML, not {arch}: pass front/<id>.yaml to train from scratch")
     if args.label_weight is not None and args.teacher is None:
         raise ValueError("--label-weight applies only with --teacher: pass the parent checkpoint to distil from")
+    run = {
+        "data": args.data,
+        "epochs": args.epochs,
+        "imgsz": args.imgsz,
+        "batch": args.batch,
+        "device": args.device,
+        "project": args.project,
+        "name": args.name,
+        "exist_ok": args.exist_ok,
+        "seed": args.seed,
+    }
     if args.teacher is not None:
         for option in ("workers", "weights_dir"):
             if getattr(args, option) is not None:
                 raise ValueError(f"--{option.replace('_', '-')} does not apply with --teacher: drop it")
-        result = distill_train(
-            arch,
-            teacher=args.teacher,
-            data=args.data,
-            epochs=args.epochs,
-            imgsz=args.imgsz,
-            batch=args.batch,
-            device=args.device,
-            project=args.project,
-            name=args.name,
-            exist_ok=args.exist_ok,
-            seed=args.seed,
-            label_weight=1.0 if args.label_weight is None else args.label_weight,
-        )
+        label_weight = 1.0 if args.label_weight is None else args.label_weight
+        result = distill_train(arch, teacher=args.teacher, label_weight=label_weight, **run)
         score = result.metrics.get("metrics/mAP50-95(B)")
         print(f"distilled: {result.save_dir} (last {result.last}); mAP50-95 on --data's val: {score}")
         return 0
-    result = train(
-        arch,
-        data=args.data,
-        epochs=args.epochs,
-        imgsz=args.imgsz,
-        batch=args.batch,
-        device=args.device,
-        project=args.project,
-        name=args.name,
-        exist_ok=args.exist_ok,
-        workers=args.workers,
-        seed=args.seed,
-        weights_dir=args.weights_dir,
-    )
+    result = train(arch, workers=args.workers, weights_dir=args.weights_dir, **run)
     print(f"trained: {result.save_dir} (best {result.best}, last {result.last})")
     return 0
 

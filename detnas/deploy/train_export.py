@@ -45,18 +45,7 @@ def train(
     Raises:
         ValueError / FileNotFoundError: one line for a bad model, data or setting (YOLO-NAS and TFLite cannot train).
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if (imgsz is not None and (imgsz < 32 or imgsz % 32)) or batch < 1:
-        raise ValueError(f"need imgsz a positive multiple of 32 and batch >= 1, got {imgsz} and {batch}")
-    if workers is not None and workers < 0:
-        raise ValueError(f"workers must be >= 0, got {workers}")
-    data = Path(data).expanduser()
-    if not data.is_file():
-        raise FileNotFoundError(f"data YAML {data} does not exist: pass an Ultralytics data YAML (--data)")
-    from detnas.evaluate.data import load_data_yaml
-
-    load_data_yaml(data)  # one-line error for a broken data YAML before the trainer starts
+    data, _ = _checked_run_inputs(data, epochs=epochs, imgsz=imgsz, batch=batch, workers=workers)
     resolved = resolve_model(arch, weights_dir=weights_dir)
     if resolved.kind == "nas":
         raise ValueError(f"{arch}: YOLO-NAS cannot be trained through Ultralytics (NAS is inference/val/export only)")
@@ -115,23 +104,15 @@ def distill_train(
     """
     import json
 
-    from detnas.evaluate.data import load_data_yaml
-    from detnas.evaluate.distill import DistillSettings, distill
+    from detnas.evaluate.distill import DistillSettings, detect_head, distill
     from detnas.inherit.candidate import same_classes, save_checkpoint
 
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if (imgsz is not None and (imgsz < 32 or imgsz % 32)) or batch < 1:
-        raise ValueError(f"need imgsz a positive multiple of 32 and batch >= 1, got {imgsz} and {batch}")
+    data, spec = _checked_run_inputs(data, epochs=epochs, imgsz=imgsz, batch=batch)
     if label_weight < 0:
         raise ValueError(f"--label-weight must be >= 0, got {label_weight}")
-    data = Path(data).expanduser()
-    if not data.is_file():
-        raise FileNotFoundError(f"data YAML {data} does not exist: pass an Ultralytics data YAML (--data)")
-    spec = load_data_yaml(data)
     student = _detection_weights(model_path, "ARCH")
     parent = _detection_weights(teacher, "--teacher")
-    s_head, t_head = _head(student), _head(parent)
+    s_head, t_head = detect_head(student), detect_head(parent)
     if list(s_head.stride) != list(t_head.stride) or s_head.reg_max != t_head.reg_max:
         raise ValueError(
             f"{teacher}: its Detect head (strides {[int(x) for x in t_head.stride]}, reg_max {t_head.reg_max}) does "
@@ -177,13 +158,21 @@ def _detection_weights(path: str | Path, what: str):
     return load_model(resolved).model.model.float()
 
 
-def _head(model):
-    from ultralytics.nn.modules.head import Detect
+def _checked_run_inputs(data: str | Path, *, epochs: int, imgsz: int | None, batch: int, workers: int | None = None):
+    """The settings every training command shares, checked before anything loads: one line for each bad one.
+    Returns the data YAML's path and its parsed spec (a broken YAML fails here, not inside the trainer)."""
+    from detnas.evaluate.data import load_data_yaml
 
-    head = next((m for m in model.modules() if isinstance(m, Detect)), None)
-    if head is None:
-        raise ValueError("distillation needs detection models (no Detect head found)")
-    return head
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if (imgsz is not None and (imgsz < 32 or imgsz % 32)) or batch < 1:
+        raise ValueError(f"need imgsz a positive multiple of 32 and batch >= 1, got {imgsz} and {batch}")
+    if workers is not None and workers < 0:
+        raise ValueError(f"workers must be >= 0, got {workers}")
+    data = Path(data).expanduser()
+    if not data.is_file():
+        raise FileNotFoundError(f"data YAML {data} does not exist: pass an Ultralytics data YAML (--data)")
+    return data, load_data_yaml(data)
 
 
 def _is_number(value: Any) -> bool:

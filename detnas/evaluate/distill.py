@@ -132,7 +132,7 @@ def distill(
     plan = {"steps": settings.steps or max(1, round(settings.epochs * per_epoch))}
     if settings.cpu_limit_s is not None and settings.steps is None:
         plan["steps"] = 10**9  # set from the measured cost of the first steps
-    reg_max = int(getattr(_detect_head(student), "reg_max", 16))
+    reg_max = int(getattr(detect_head(student), "reg_max", 16))
     if settings.label_weight > 0:
         stored = student.args if isinstance(getattr(student, "args", None), dict) else None
         attach_detection_loss(student, {k: v for k, v in (stored or {}).items() if k in ("box", "cls", "dfl")})
@@ -225,10 +225,11 @@ def distill(
     )
 
 
-def _detect_head(model: nn.Module) -> nn.Module:
+def detect_head(model: nn.Module) -> nn.Module:
+    """The model's Ultralytics Detect head (ValueError, one line, when it has none)."""
     from ultralytics.nn.modules.head import Detect
 
     for module in model.modules():
         if isinstance(module, Detect):
             return module
-    raise TypeError("distillation needs a model with an Ultralytics Detect head")
+    raise ValueError("distillation needs detection models: no Ultralytics Detect head found")
