@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from detnas.devices import torch_device
+
 from .environment import device_name, package_versions
 from .record import LatencyRecord
 
@@ -155,9 +157,10 @@ def _torch_times(
     import torch
 
     torch.set_num_threads(threads)
-    model = load_fused_model(source, nc).to(device)
-    x = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0)).to(device)
-    sync = torch.cuda.synchronize if device.startswith("cuda") or device.isdigit() else (lambda: None)
+    where = torch_device(device)
+    model = load_fused_model(source, nc).to(where)
+    x = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0)).to(where)
+    sync = torch.cuda.synchronize if where.startswith("cuda") else (lambda: None)
     with torch.inference_mode():
         return time_runs(lambda: model(x), warmup, runs, sync)
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from detnas.devices import torch_device
+
 
 @dataclass(frozen=True)
 class ValidationLoss:
@@ -53,6 +55,7 @@ def validation_loss(weights: str | Path, data_yaml: str | Path, *, imgsz: int, d
     from ultralytics.data import build_dataloader
     from ultralytics.nn.tasks import load_checkpoint
 
+    device = torch_device(device)  # "0" (as the CLI spells a GPU) is no torch device
     model, _ = load_checkpoint(str(weights), device=device, fuse=False)
     model = model.float().eval()
     stored = dict(model.args) if isinstance(model.args, dict) else vars(model.args)
