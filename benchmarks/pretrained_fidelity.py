@@ -11,7 +11,8 @@ Protocol (fixed; every run measures the same thing):
   159-image *search* half, on which the cheap scores are measured, and a 159-image *held-out* half on which only the
   references are scored: no score and its reference ever see the same image, and no fine-tune sees either half.
 - Cheap scores (seed 0), each from the same inheritance (``detnas.inherit``: parent covering most, importance
-  slicing, Net2Net growth, BatchNorm re-estimated at 640 px where the function changed):
+  slicing, Net2Net growth, sliced layers refitted to the parent's outputs by ``detnas.inherit.reconstruct``,
+  BatchNorm re-estimated at 640 px where the function changed):
   ``pretrained-zero`` (no fine-tune, mAP50-95), ``pretrained`` (the search's fine-tune: one pass over 128 seeded
   training images at 320 px, AdamW 1e-4, no warm-up; mAP50-95), ``tse`` (minus the mean training loss of that same
   fine-tune) and ``val-loss`` (minus that fine-tuned network's detection loss per image on the search half).
@@ -23,9 +24,15 @@ Protocol (fixed; every run measures the same thing):
 - Agreement: Kendall tau-b between each score and the seed-0 reference, 95% percentile bootstrap interval over
   architectures (2,000 resamples, seed 0). Also named: the score with the best tau per CPU-minute among those whose
   interval lies above 0.3 (``rule_pick``) next to the one the search uses by default (``default``).
+  ``agreement_sliced``: the same fields within the *sliced* designs only (those whose inheritance sliced at least one
+  layer, ``methods`` of the inheritance record), where the intact-versus-sliced split cannot make the tau.
 
 Usage:  python benchmarks/pretrained_fidelity.py [--out runs/pretrained_fidelity] [--only scores|references]
+        [--reuse-intact PREVIOUS.json]
 Every result is written as it comes (``OUT/<arch>/<what>.json``); a rerun skips what exists, so a stop resumes.
+``--reuse-intact`` takes the fine-tuned scores and references of a design whose inheritance slices nothing (its
+``pretrained-zero`` evaluation is rerun and says so) from an earlier result file, unless this run already measured them,
+for a rerun after a change that only touches sliced designs (such as reconstruction); such rows carry ``carried_from``.
 Writes ``benchmarks/results/pretrained_fidelity.json``.
 """
 
@@ -36,6 +43,7 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -49,8 +57,9 @@ from detnas.cost import genome_cost  # noqa: E402
 from detnas.datasets import dataset_yaml  # noqa: E402
 from detnas.datasets import split_val as split_val_of  # noqa: E402
 from detnas.evaluate.candidate import evaluate_candidate  # noqa: E402
-from detnas.evaluate.environment import environment_info  # noqa: E402
+from detnas.evaluate.environment import environment_info, git_commit  # noqa: E402
 from detnas.evaluate.recipe import fine_tune_recipe  # noqa: E402
+from detnas.evaluate.request import WorkerResult  # noqa: E402
 from detnas.genome import ArchGenome  # noqa: E402
 from detnas.inherit.checkpoint import load_parent  # noqa: E402
 from detnas.models import default_parents  # noqa: E402
@@ -121,17 +130,25 @@ def _evaluate(arch: Path, data: Path, recipe, proxy: str, workdir: Path, parents
     return json.loads((workdir / "evaluation.json").read_text())
 
 
-def scores_of(name: str, arch: Path, search: Path, out: Path, parents: list[Path]) -> dict:
-    """The four cheap scores of one architecture and what each cost."""
+def _last_commit(path: Path) -> str:
+    run = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%H", "--", str(path)], capture_output=True)
+    return run.stdout.decode().strip() or "unknown"
+
+
+def scores_of(name: str, arch: Path, search: Path, out: Path, parents: list[Path], carried: dict | None = None) -> dict:
+    """The four cheap scores of one architecture and what each cost; with ``carried`` (its row of an earlier run),
+    a design whose inheritance slices nothing keeps that row's fine-tuned scores."""
     from detnas.proxies.val_loss import validation_loss
 
     def zero() -> dict:
         record = _evaluate(arch, search, BRIEF, "pretrained-zero", out / "zero", parents, latency=True)
+        inheritance = WorkerResult.from_json(out / "zero" / "result.json").inheritance or {}
         return {
             "score": record["proxy"]["score"],
             "seconds": record["total_seconds"],
             "latency_ms": (record.get("latency") or {}).get("median_ms"),
-            "inheritance": record["proxy"]["details"],
+            "inheritance": record["proxy"]["details"]
+            | {"methods": inheritance.get("methods", {}), "changes_function": inheritance.get("changes_function")},
             "params": record["cost"]["params"],
             "gflops": record["cost"]["gflops"],
         }
@@ -150,7 +167,11 @@ def scores_of(name: str, arch: Path, search: Path, out: Path, parents: list[Path
         }
 
     z = _cached(out / "zero.json", zero)
-    b = _cached(out / "brief.json", brief)
+    z["sliced"] = z["inheritance"].get("methods", {}).get("sliced", 0) > 0
+    if carried is not None and not z["sliced"] and not (out / "brief.json").is_file():
+        b = {k: carried["scores"][k] for k in ("pretrained", "tse", "val-loss")}
+    else:
+        b = _cached(out / "brief.json", brief)
     return {"pretrained-zero": {"score": z["score"], "seconds": z["seconds"]}, **b, "meta": z}
 
 
@@ -167,7 +188,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "pretrained_fidelity")
     parser.add_argument("--only", choices=["scores", "references"], default=None)
+    parser.add_argument(
+        "--reuse-intact",
+        type=Path,
+        default=None,
+        help="earlier pretrained_fidelity.json whose fine-tuned scores and references designs that slice nothing keep",
+    )
     args = parser.parse_args(argv)
+    previous = {}
+    if args.reuse_intact is not None:
+        if not args.reuse_intact.is_file():
+            print(f"error: --reuse-intact {args.reuse_intact} does not exist: give an earlier result", file=sys.stderr)
+            return 2
+        earlier = json.loads(args.reuse_intact.read_text())
+        origin = f"{args.reuse_intact.name} at commit {earlier.get('commit') or _last_commit(args.reuse_intact)}"
+        previous = {a["genome_id"]: a | {"carried_from": origin} for a in earlier.get("architectures", [])}
     parent_paths = default_parents()
     if len(parent_paths) < 3:
         print("error: yolo11n.pt, yolov8n.pt and yolov5nu.pt are needed: put them in $DETNAS_WEIGHTS", file=sys.stderr)
@@ -187,8 +222,13 @@ def main(argv: list[str] | None = None) -> int:
         arch = write_yaml(genome, folder / f"{genome.id}.yaml")
         row: dict = {"name": name, "genome_id": genome.id, "genome": genome.to_dict()}
         if args.only != "references":
-            row["scores"] = scores_of(name, arch, search, folder, parent_paths)
-        if args.only != "scores":
+            row["scores"] = scores_of(name, arch, search, folder, parent_paths, carried=previous.get(genome.id))
+        carried = previous.get(genome.id) if not row.get("scores", {}).get("meta", {}).get("sliced", True) else None
+        # an intact design: reconstruction never touches it, its references stand (unless measured in this run)
+        if carried is not None and not (folder / "reference-s0.json").is_file():
+            row["references"] = carried["references"]
+            row["carried_from"] = carried["carried_from"]
+        elif args.only != "scores":
             row["references"] = [reference_of(arch, heldout, folder, parent_paths, 0)]
             if name in second:
                 row["references"].append(reference_of(arch, heldout, folder, parent_paths, 1))
@@ -199,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     report = summarize(rows)
     report.update(
         protocol=__doc__.split("Usage:")[0].strip(),
+        commit=git_commit(ROOT),
         recipes={"brief": BRIEF.to_dict(), "reference": REFERENCE.to_dict()},
         split={"search": str(search), "heldout": str(heldout), "images_each": 159},
         parents=[str(p) for p in parent_paths],
@@ -243,6 +284,34 @@ def summarize(rows: list[dict]) -> dict:
         f"{spreads['between_architectures_abs_diff_median']:.4f}; "
         f"{spreads['pairs_resolved']:.0%} of pairs differ by more than the largest seed difference"
     )
+    agreement = agreement_of(rows, reference)
+    sliced = [r for r in rows if is_sliced(r)]
+    print(f"within the {len(sliced)} sliced designs ({', '.join(r['name'] for r in sliced)}):")
+    agreement_sliced = agreement_of(sliced, [r["references"][0]["map50_95"] for r in sliced]) if len(sliced) > 2 else []
+    eligible = [a for a in agreement if a["kendall_tau_ci95"][0] > 0.3]
+    pick = max(eligible, key=lambda a: a["tau_per_cpu_minute"])["proxy"] if eligible else None
+    print(f"best tau per CPU-minute among scores whose interval lies above 0.3: {pick}")
+    print(
+        f"the search's default: {PRETRAINED_DEFAULT_PROXY} (its fine-tuned weights are what front/<id>.pt holds; "
+        f"use --proxy {pick} for a cheaper ranking)"
+    )
+    return {
+        "agreement": agreement,
+        "agreement_sliced": agreement_sliced,
+        "sliced_designs": [r["name"] for r in sliced],
+        "default": PRETRAINED_DEFAULT_PROXY,
+        "rule_pick": pick,
+        "spreads": spreads,
+    }
+
+
+def is_sliced(row: dict) -> bool:
+    """Whether the design's inheritance sliced a trained layer (so its function had to be reconstructed)."""
+    return row["scores"]["meta"]["sliced"]
+
+
+def agreement_of(rows: list[dict], reference: list[float]) -> list[dict]:
+    """Kendall tau-b of each cheap score against the reference over ``rows``, with its bootstrap interval and cost."""
     agreement = []
     print(f"{'score':16s} {'tau':>6s} {'tau 95% CI':>16s} {'s/arch':>7s} {'tau/min':>8s}")
     for name in SCORES:
@@ -260,14 +329,7 @@ def summarize(rows: list[dict]) -> dict:
             }
         )
         print(f"{name:16s} {tau:6.3f} [{low:6.2f}, {high:5.2f}] {seconds:7.1f} {tau / (seconds / 60):8.3f}")
-    eligible = [a for a in agreement if a["kendall_tau_ci95"][0] > 0.3]
-    pick = max(eligible, key=lambda a: a["tau_per_cpu_minute"])["proxy"] if eligible else None
-    print(f"best tau per CPU-minute among scores whose interval lies above 0.3: {pick}")
-    print(
-        f"the search's default: {PRETRAINED_DEFAULT_PROXY} (its fine-tuned weights are what front/<id>.pt holds; "
-        f"use --proxy {pick} for a cheaper ranking)"
-    )
-    return {"agreement": agreement, "default": PRETRAINED_DEFAULT_PROXY, "rule_pick": pick, "spreads": spreads}
+    return agreement
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ Protocol (``detnas.benchmark.frontier`` states it in full; this script fixes the
 - Final: the search's Pareto front (up to 6 designs, spread along latency), each checkpoint as shipped and after
   the same fine-tune at 640/512/416/320 px, YOLO11n thinned to width 0.75 and 0.5 at the same sizes: every network
   inherits from the checkpoints the same way, then gets one identical fine-tune (one pass over 256 seeded training
-  images at its own size, AdamW lr 1e-4, no warm-up, no mosaic); pycocotools mAP50-95 on the held-out half; ONNX
+  images at its own size, AdamW lr 1e-4, no warm-up, no mosaic; a network whose inheritance sliced a layer distils
+  from its parent over the same images first); pycocotools mAP50-95 on the held-out half; ONNX
   Runtime latency (batch 1, 1 thread timed by its CPU clock, two sessions per network, 10 warm-up runs, 30
   interleaved rounds, median and IQR, repeat agreement) in one run. The committed result's ``protocol`` says what
   it was measured with (an earlier run: 2 threads, wall clock, one session per network).
@@ -78,8 +79,10 @@ def main() -> int:
     parser.add_argument("--evaluations", type=int, default=30)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
-        "--only-baselines", action="store_true", help="score the baseline rows only (no search, no timing), e.g. "
-        "beside a running search; a full run reuses them"
+        "--only-baselines",
+        action="store_true",
+        help="score the baseline rows only (no search, no timing), e.g. "
+        "beside a running search; a full run reuses them",
     )
     args = parser.parse_args()
     parents = default_parents()

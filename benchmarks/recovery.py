@@ -69,9 +69,7 @@ def _half_stage(genome: ArchGenome, index: int) -> ArchGenome:
     stages = list(genome.backbone.stages)
     s = stages[index]
     half = max(16, s.block.channels // 2)
-    stages[index] = dataclasses.replace(
-        s, down_channels=half, block=dataclasses.replace(s.block, channels=half)
-    )
+    stages[index] = dataclasses.replace(s, down_channels=half, block=dataclasses.replace(s.block, channels=half))
     return dataclasses.replace(genome, backbone=dataclasses.replace(genome.backbone, stages=tuple(stages)))
 
 
@@ -147,8 +145,10 @@ def run_design(bench: Bench, name: str, genome: ArchGenome, minutes: float, log=
             row.update(bench.measure(weights, model, where))
             row.update(cpu_minutes=round(cpu / 60, 2), wall_seconds=round(wall, 1), weights=str(weights), **extra)
             cache.write_text(json.dumps(row, indent=2))
-        log(f"{name:15s} {label:13s} mAP50-95 {row['map50_95']:.4f}  retention {row['retention']['fraction']:.2f}"
-            f"  {row['cpu_minutes']:.1f} CPU-min")
+        log(
+            f"{name:15s} {label:13s} mAP50-95 {row['map50_95']:.4f}  retention {row['retention']['fraction']:.2f}"
+            f"  {row['cpu_minutes']:.1f} CPU-min"
+        )
         rows.append(row)
         return row
 

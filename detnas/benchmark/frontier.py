@@ -6,13 +6,15 @@ a pretrained-anchored run comes from it):
 - **Held-out images.** mAP is measured on val images the search never scored (``detnas.datasets``: the search used
   one half, this uses the other), with pycocotools (COCO JSON where the images have it, else GT built from the YOLO
   labels), at the row's input size.
-- **Same start, same fine-tune.** Every network starts from the COCO-trained checkpoints by the same inheritance
-  the search uses (copy, importance slicing with reconstruction, Net2Net growth), then gets one identical
-  fine-tune: ``recipe`` at the row's own input size. Baselines: each checkpoint *as shipped* (no fine-tune) and
-  *after the same fine-tune*, at every size of ``sizes`` (their own accuracy-latency curve); YOLO11n thinned to
-  width 0.75 and 0.5 (the naive pruning a user tries first) with the same inheritance and fine-tune. Found designs
-  appear twice too: *inherited* (as the search made them, no fine-tune: the counterpart of *shipped*) and *after
-  the same fine-tune*.
+- **Same start, same fine-tune.** Every network starts from the COCO-trained checkpoints by the same inheritance the
+  search uses (copy, importance slicing with reconstruction, Net2Net growth), then gets one identical fine-tune:
+  ``recipe`` at the row's own input size. A network whose inheritance sliced a layer is first distilled from its
+  parent over the same images (``recipe.distill`` "auto": ``detnas.evaluate.distill``, the parent's class
+  probabilities and box distributions as targets), as the fine-tune alone cannot bring a sliced network back.
+  Baselines: each checkpoint *as shipped* (no fine-tune) and *after the same fine-tune*, at every size of ``sizes``
+  (their own accuracy-latency curve); YOLO11n thinned to width 0.75 and 0.5 (the naive pruning a user tries first)
+  with the same inheritance and fine-tune. Found designs appear twice too: *inherited* (as the search made them, no
+  fine-tune: the counterpart of *shipped*) and *after the same fine-tune*.
 - **Own classes.** When the held-out data's classes are not the checkpoints' (``FrontierProtocol.for_own_classes``),
   no row is *shipped* or *inherited*, nor INT8 (COCO class predictions do not stand in for the task's), nor thinned;
   every network gets one identical transfer, longer than the search's (the head probe, then two fine-tune passes
@@ -65,8 +67,9 @@ ROW_FIELDS = (
 
 
 def final_recipe() -> Recipe:
-    """The one fine-tune every network gets: one pass over 256 seeded training images, AdamW 1e-4, no mosaic."""
-    return fine_tune_recipe(subset=256, epochs=1)
+    """The one fine-tune every network gets: one pass over 256 seeded training images, AdamW 1e-4, no mosaic; a
+    sliced network distils from its parent over the same images first."""
+    return fine_tune_recipe(subset=256, epochs=1, distill="auto")
 
 
 def transfer_final_recipe() -> Recipe:
@@ -222,6 +225,8 @@ def _score_row(plan: Plan, heldout: Path, protocol: FrontierProtocol, workdir: P
 
     workdir.mkdir(parents=True, exist_ok=True)
     recipe = replace(protocol.recipe, imgsz=plan.imgsz)
+    if plan.variant == "inherited":  # as the search made it: inheritance and reconstruction only
+        recipe = replace(recipe, distill="off")
     row: dict[str, Any] = {
         "name": plan.name,
         "kind": plan.kind,
@@ -279,6 +284,8 @@ def _score_row(plan: Plan, heldout: Path, protocol: FrontierProtocol, workdir: P
             inherited_fraction=inheritance.get("fraction"),
             parent=inheritance.get("parent"),
             reconstruction=inheritance.get("reconstruction"),
+            distillation=inheritance.get("distillation"),
+            distill_seconds=evaluation.phase_seconds.get("distill"),
             fine_tune_seconds=evaluation.phase_seconds.get("train"),
         )
     if plan.genome is not None:

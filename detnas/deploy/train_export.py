@@ -132,19 +132,40 @@ def distill_train(
     settings = DistillSettings(epochs=float(epochs), batch=batch, seed=seed, label_weight=label_weight)
     size = imgsz or 640
     report = distill(
-        student, parent, data, imgsz=size, settings=settings, distill_classes=classes, device=device,
+        student,
+        parent,
+        data,
+        imgsz=size,
+        settings=settings,
+        distill_classes=classes,
+        device=device,
         log=print,
     )
     last = save_checkpoint(student, save_dir / "weights" / "last.pt", extra={"train_args": {"imgsz": size}})
     (save_dir / "distill.json").write_text(
-        json.dumps({"teacher": str(teacher), "student": str(model_path), "data": str(data), "imgsz": size,
-                    "report": report.to_dict()}, indent=2)
+        json.dumps(
+            {
+                "teacher": str(teacher),
+                "student": str(model_path),
+                "data": str(data),
+                "imgsz": size,
+                "report": report.to_dict(),
+            },
+            indent=2,
+        )
     )
     from ultralytics import YOLO
 
     validated = YOLO(str(last)).val(
-        data=str(data.resolve()), imgsz=size, batch=batch, device=device, plots=False, verbose=False,
-        project=str(save_dir), name="val", exist_ok=True,
+        data=str(data.resolve()),
+        imgsz=size,
+        batch=batch,
+        device=device,
+        plots=False,
+        verbose=False,
+        project=str(save_dir),
+        name="val",
+        exist_ok=True,
     )
     metrics = {k: float(v) for k, v in validated.results_dict.items() if _is_number(v)}
     return TrainResult(save_dir, None, last, metrics)

@@ -232,8 +232,8 @@ def reconstruct(
                 return
             y, shape, where = targets[key]
             x = inputs[0]
-            out_h = (x.shape[2] + 2 * conv.padding[0] - conv.dilation[0] * (conv.kernel_size[0] - 1) - 1)
-            out_w = (x.shape[3] + 2 * conv.padding[1] - conv.dilation[1] * (conv.kernel_size[1] - 1) - 1)
+            out_h = x.shape[2] + 2 * conv.padding[0] - conv.dilation[0] * (conv.kernel_size[0] - 1) - 1
+            out_w = x.shape[3] + 2 * conv.padding[1] - conv.dilation[1] * (conv.kernel_size[1] - 1) - 1
             if (x.shape[0], out_h // conv.stride[0] + 1, out_w // conv.stride[1] + 1) != (shape[0], shape[2], shape[3]):
                 return  # another geometry than the parent's: nothing to match
             y = target_for(key, pair, y, where)

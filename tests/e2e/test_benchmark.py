@@ -182,6 +182,9 @@ def test_benchmark_of_an_anchored_run_draws_the_frontier(tmp_path: Path, coco8: 
         assert r["latency_ms"] > 0 and r["latency_backend"].startswith("onnxruntime")
     assert rows["yolo11n shipped @320"]["map50_95"] > 0.3  # the checkpoint itself on coco8
     assert rows["yolo11n-w0.5 fine-tuned @320"]["params"] < rows["yolo11n shipped @320"]["params"]
+    # the frontier's recipe distils a sliced network from its parent before the fine-tune, an intact one not
+    assert rows["yolo11n-w0.75 fine-tuned @320"]["distillation"]["steps"] > 0
+    assert rows["yolo11n fine-tuned @320"]["distillation"] is None
     assert (out / "frontier.png").stat().st_size > 10_000 and (out / "frontier.csv").is_file()
     assert set(payload["goal"]) >= {"met_speed_goal", "front_above_thinning"}
 

@@ -55,8 +55,22 @@ def test_train_with_teacher_end_to_end(parent, thinned_child, coco8, tmp_path: P
     student = save_checkpoint(thinned_child, tmp_path / "w075.pt")
     teacher = shared_checkpoint("yolo11n.pt")
     run = detnas(
-        "train", str(student), "--teacher", str(teacher), "--data", str(coco8), "--epochs", "1", "--imgsz", "160",
-        "--batch", "4", "--project", str(tmp_path / "runs"), "--name", "kd",
+        "train",
+        str(student),
+        "--teacher",
+        str(teacher),
+        "--data",
+        str(coco8),
+        "--epochs",
+        "1",
+        "--imgsz",
+        "160",
+        "--batch",
+        "4",
+        "--project",
+        str(tmp_path / "runs"),
+        "--name",
+        "kd",
     )
     assert run.returncode == 0, run.stderr[-2000:]
     record = json.loads((tmp_path / "runs" / "kd" / "distill.json").read_text())
