@@ -17,9 +17,9 @@ Protocol (fixed, so every run of this script measures the same thing):
   surrogate for the same budget (what the benchmark predicts for this run), and ``surrogate_of_real_designs``, the
   hypervolume of the surrogate's predictions for the designs the real run evaluated.
 - Agreement: per seed, the sign of (best strategy's HV - local's HV) after the whole budget, real against the
-  surrogate's same-run prediction, and the sign of the median over seeds of that difference. The surrogate's rows
-  were scored before least-squares reconstruction existed (see ``surrogate`` in the result); the real runs score
-  with the current inheritance, so a disagreement may be the surrogate's age as well as its error.
+  surrogate's same-run prediction, and the sign of the median over seeds of that difference. The surrogate is the
+  strategy benchmark's (see ``surrogate`` in the result: which rows, which inheritance), asked at 320 px as the real
+  runs are; a check committed before its refit names the older surrogate there.
 
 The result JSON is rewritten while the runs go (every 30 s and after each run), so a stopped check keeps what it had.
 
@@ -48,6 +48,7 @@ from detnas.evaluate.environment import environment_info  # noqa: E402
 from detnas.genome import ArchGenome  # noqa: E402
 from detnas.search.pareto import hypervolume  # noqa: E402
 from detnas.search.store import Store  # noqa: E402
+from detnas.space import anchored_space  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARK = ROOT / "benchmarks" / "results" / "strategy_vs_random.json"
@@ -239,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     best = next((s for s in strategies if s != "local"), best)
     settings = benchmark["settings"]
     bench.OBJECTIVE.update(bench.setup("surrogate", settings))
+    # the real runs pin every candidate at 320 px (--imgsz 320): the surrogate's runs search the same space
+    pinned = anchored_space()
+    bench.OBJECTIVE.update(space=pinned, seeds=pinned.anchors)
     surrogate = bench.OBJECTIVE["score"]
     ref = (0.0, bench.reference_cost(surrogate, bench.OBJECTIVE["space"]))
     data, _ = split_val(args.out / "data")

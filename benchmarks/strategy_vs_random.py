@@ -3,12 +3,14 @@ good front sooner, counting the three trained seeds every strategy starts from?
 
 Protocol (fixed, so every run of this script measures the same thing):
 - Objective (default ``--objective surrogate``): ``detnas.search.surrogate`` fitted to the real evaluations of
-  ``--surrogate-data`` (default ``benchmarks/results/surrogate_evaluations.jsonl``, made by
-  ``benchmarks/surrogate_data.py``: pretrained-zero mAP50-95 on the search half of coco_proxy val and measured CPU
-  latency, 320 px): a genome's (predicted mAP up, predicted latency down). The result's ``surrogate`` block says which
-  file (sha256, the commit that last wrote it and when) and which inheritance its rows were scored with. Space:
-  ``anchored_space()``; every strategy is seeded, as ``detnas search`` is, with the three COCO-trained parents'
-  genomes (yolo11n, yolov8n, yolov5nu), which are its first three evaluations.
+  ``--surrogate-data`` (default ``benchmarks/results/surrogate_evaluations_sized.jsonl``, made by
+  ``benchmarks/surrogate_data.py`` on the current inheritance, reconstruction included: pretrained-zero mAP50-95 on
+  the search half of coco_proxy val and measured CPU latency, each at the design's own input size): a genome's
+  (predicted mAP up, predicted latency down). The result's ``surrogate`` block says which file (sha256, the commit
+  that last wrote it and when) and which inheritance its rows were scored with. Space: ``anchored_space()`` with the
+  input sizes the data was collected at as a gene (320-640 px by default, as ``detnas search`` with checkpoints);
+  every strategy is seeded, as ``detnas search`` is, with the three COCO-trained parents' genomes (yolo11n, yolov8n,
+  yolov5nu) placed at the largest size, which are its first three evaluations.
 - Strategies, each given the same budget per seed: ``RandomSearch``; ``LocalSearch``, the control (one-gene mutations
   of a design drawn from the current Pareto front: the strong NAS baseline of White et al. 2021, which starts from
   the same seeds); ``AgingEvolution`` (the settings given by ``--population/--tournament/--crossover``) and
@@ -40,7 +42,6 @@ import hashlib
 import json
 import math
 import os
-import platform
 import random
 import statistics
 import subprocess
@@ -53,15 +54,17 @@ from pathlib import Path
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 
+from detnas.evaluate.environment import environment_info, git_commit  # noqa: E402
 from detnas.genome import ArchGenome  # noqa: E402
 from detnas.search.pareto import hypervolume  # noqa: E402
 from detnas.search.strategies import AgingEvolution, LocalSearch, RandomSearch, ReinforceSearch, Trial  # noqa: E402
 from detnas.space import SearchSpace, anchored_space  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "benchmarks" / "results" / "surrogate_evaluations.jsonl"
-RECIPE = ROOT / "benchmarks" / "results" / "surrogate_recipe.json"
-# what benchmarks/surrogate_data.py says of the committed rows (their recipe file predates the statement)
+DATA = ROOT / "benchmarks" / "results" / "surrogate_evaluations_sized.jsonl"
+FIRST_DATA = ROOT / "benchmarks" / "results" / "surrogate_evaluations.jsonl"  # 320 px, before reconstruction
+RECIPE = ROOT / "benchmarks" / "results" / "surrogate_recipe.json"  # the first data's recipe
+# what benchmarks/surrogate_data.py says of the first rows (their recipe file predates the statement)
 DATA_INHERITANCE = (
     "collected with detnas at commit b8b4750, before least-squares reconstruction of sliced layers existed: sliced "
     "designs scored after BatchNorm re-estimation only"
@@ -263,7 +266,7 @@ def surrogate_provenance(data: Path, rows: int) -> dict:
     """Which surrogate drove the benchmark: its data file (hash, the commit that last changed it and when), the
     recipe its rows were scored with, and the inheritance that recipe used."""
     last = _git("log", "-1", "--format=%H %cI", "--", str(data))
-    recipe = RECIPE if data == DATA else data.with_suffix(".recipe.json")
+    recipe = RECIPE if data == FIRST_DATA else data.with_suffix(".recipe.json")
     recipe_text = json.loads(recipe.read_text()) if recipe.is_file() else {}
     return {
         "data": str(data.relative_to(ROOT)) if data.is_relative_to(ROOT) else str(data),
@@ -273,7 +276,9 @@ def surrogate_provenance(data: Path, rows: int) -> dict:
         "data_last_commit_date": last.split()[1] if last else None,
         "recipe": str(recipe.relative_to(ROOT)) if recipe.is_file() and recipe.is_relative_to(ROOT) else None,
         "proxy": recipe_text.get("proxy"),
-        "inheritance": DATA_INHERITANCE if data == DATA else recipe_text.get("inheritance", "see the recipe"),
+        "inheritance": DATA_INHERITANCE if data == FIRST_DATA else recipe_text.get("inheritance", "see the recipe"),
+        "data_commit": recipe_text.get("commit"),
+        "imgsizes": recipe_text.get("imgsizes", [320]),
         "fit": "detnas.search.surrogate.fit_surrogate: random forest (100 trees, seed 0) for mAP, ridge on cost "
         "features for log latency; held-out fit in benchmarks/results/surrogate_fit.json",
         "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -292,10 +297,11 @@ def setup(objective: str, settings: dict, data: Path = DATA) -> dict:
         raise FileNotFoundError(f"{data} is missing: run benchmarks/surrogate_data.py first")
     rows = load_rows(data)
     surrogate = fit_surrogate(rows)
-    space = anchored_space()
+    sizes = sorted({r["imgsz"] for r in rows if r.get("imgsz")})
+    space = anchored_space(imgsizes=tuple(sizes) if len(sizes) > 1 else ())
     return {
         "space": space,
-        "seeds": space.anchors,
+        "seeds": tuple(space.place(anchor) for anchor in space.anchors),
         "score": surrogate,
         "settings": settings,
         "rows": len(rows),
@@ -384,7 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         with_seeds=with_seeds,
         found_only=found,
     )
-    result["machine"] = {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()}
+    result["machine"] = environment_info()
+    result["commit"] = git_commit(ROOT)
     result["seconds"] = round(time.perf_counter() - started, 1)
     result["rows"] = rows
     print(summary_text(result))

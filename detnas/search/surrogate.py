@@ -1,4 +1,5 @@
-"""A surrogate of real evaluations (NAS-Bench-301 style): genome -> (pretrained-zero mAP50-95, latency ms) at 320 px.
+"""A surrogate of real evaluations (NAS-Bench-301 style): genome -> (pretrained-zero mAP50-95, latency ms) at the
+genome's input size (320 px where it has none).
 
 Search strategies are compared on it because real evaluations cost ~20 s each and a fair comparison needs thousands
 (3 strategies x 20 seeds x 100 evaluations); an analytic objective is too flat and too unlike the real one to tell
@@ -8,7 +9,8 @@ strategies apart. The surrogate is fitted to ``benchmarks/results/surrogate_eval
 Features need no model build (a build costs ~0.7 s; a benchmark asks for thousands of genomes): the family, every
 gene as a change from the family's anchor (log width ratios, depth and expansion differences, flags), counts of
 shrunk and grown genes (slicing a trained layer destroys it while Net2Net growth keeps its function, so mAP hinges
-on them) and a rough multiply-add count of the convolutions for latency. The model is a random forest of regression
+on them), the input size (log2 of imgsz/320) and a rough multiply-add count of the convolutions at that size for
+latency. The model is a random forest of regression
 trees written here in numpy (no scikit-learn dependency) for mAP, and a ridge line through the cost features for
 log latency (measured on a shared machine, latency carries contention noise a forest would learn).
 """
@@ -27,6 +29,7 @@ from detnas.space import SearchSpace, anchored_space, block_families, full_dict,
 
 WIDTH_GENES = ("stem_channels", "down_channels", "channels")
 STRIDES = (4, 8, 16, 32)  # P2..P5 stage outputs; the stem is stride 2
+BASE_IMGSZ = 320  # the size of a genome without an imgsz gene (the search's fine-tune size)
 
 
 # ---- features -------------------------------------------------------------------------------------------------------
@@ -52,7 +55,8 @@ class Featurizer:
     def names(self) -> list[str]:
         fixed = [f"family_{i}" for i in range(len(self.space.anchors))]
         fixed += ["changed", "width_down", "width_up", "log_width_down", "log_width_up", "depth_down", "depth_up"]
-        fixed += ["expansion_down", "expansion_up", "flags_changed", "kernels_changed", "log_macs", "log_params"]
+        fixed += ["expansion_down", "expansion_up", "flags_changed", "kernels_changed", "log_imgsz", "log_macs"]
+        fixed += ["log_params"]
         return fixed + ["/".join(map(str, p)) for p in self.paths()]
 
     def __call__(self, genome: ArchGenome) -> np.ndarray:
@@ -88,8 +92,10 @@ class Featurizer:
                 counts["flags_changed"] += 1
             else:
                 counts["kernels_changed"] += 1
-        macs, params = _rough_cost(data)
-        return np.array([*family, *counts.values(), math.log(macs), math.log(params), *per_gene], dtype=float)
+        imgsz = genome.imgsz or BASE_IMGSZ
+        macs, params = _rough_cost(data, imgsz)
+        size = math.log2(imgsz / BASE_IMGSZ)
+        return np.array([*family, *counts.values(), size, math.log(macs), math.log(params), *per_gene], dtype=float)
 
 
 def _change(name: str, value: object, base: object) -> float:
@@ -100,10 +106,10 @@ def _change(name: str, value: object, base: object) -> float:
     return float(value) - float(base)
 
 
-def _rough_cost(data: dict) -> tuple[float, float]:
-    """Multiply-adds at 320 px and weights of the convolutions, roughly: stem, strided convs, CSP blocks (1x1 convs
+def _rough_cost(data: dict, imgsz: int = BASE_IMGSZ) -> tuple[float, float]:
+    """Multiply-adds at ``imgsz`` and weights of the convolutions, roughly: stem, strided convs, CSP blocks (1x1 convs
     plus 3x3 bottlenecks), SPPF/C2PSA tail, a PAN P3-P5 neck with its concatenated inputs, and the Detect head."""
-    side = 320
+    side = imgsz
     cost = [0.0, 0.0]  # macs, params
 
     def conv(c_in: float, c_out: float, k: int, stride: int) -> None:
@@ -329,6 +335,11 @@ def cross_validate(rows: list[dict], *, folds: int = 5, seed: int = 0, trees: in
         pred_map[test] = fit_forest(x[train], y_map[train], seed=seed + k, trees=trees).predict(x[test])
         pred_lat[test] = fit_latency(x[train], y_lat[train], featurizer).predict(x[test])
     good = y_map > 0.01  # the designs that kept their parent's function: is their order right too?
+    # within each group the intact-versus-sliced split cannot make the agreement (rows collected before the
+    # inheritance record was kept lack the flags)
+    known = all("sliced" in r and "changes_function" in r for r in rows)
+    sliced = np.array([bool(r.get("sliced")) for r in rows])
+    intact = np.array([r.get("changes_function") is False for r in rows])
 
     def agreement(pred: np.ndarray, true: np.ndarray) -> dict:
         return {
@@ -343,6 +354,8 @@ def cross_validate(rows: list[dict], *, folds: int = 5, seed: int = 0, trees: in
             **agreement(pred_map, y_map),
             "mae": float(np.mean(np.abs(pred_map - y_map))),
             "above_0.01": agreement(pred_map[good], y_map[good]) if good.sum() > 2 else None,
+            "within_intact": agreement(pred_map[intact], y_map[intact]) if known and intact.sum() > 2 else None,
+            "within_sliced": agreement(pred_map[sliced], y_map[sliced]) if known and sliced.sum() > 2 else None,
         },
         "latency_ms": {
             **agreement(pred_lat, y_lat),

@@ -27,6 +27,18 @@ def test_anchor_has_no_changes_and_a_shrunk_width_is_seen() -> None:
     assert y[names.index("log_macs")] < x[names.index("log_macs")]  # fewer channels, fewer multiply-adds
 
 
+def test_input_size_is_a_feature_and_scales_the_cost() -> None:
+    featurizer = Featurizer()
+    names = featurizer.names()
+    anchor = anchored_space().anchors[0]
+    small, large = featurizer(anchor.with_imgsz(320)), featurizer(anchor.with_imgsz(640))
+    assert np.array_equal(featurizer(anchor), small)  # no size gene reads as the fine-tune's 320 px
+    assert large[names.index("log_imgsz")] - small[names.index("log_imgsz")] == pytest.approx(1.0)
+    # twice the side, four times the multiply-adds; the weights do not depend on the input
+    assert large[names.index("log_macs")] - small[names.index("log_macs")] == pytest.approx(np.log(4.0))
+    assert large[names.index("log_params")] == small[names.index("log_params")]
+
+
 def test_a_genome_outside_every_family_is_refused() -> None:
     rng = random.Random(0)
     full = SearchSpace()
