@@ -7,6 +7,14 @@ Rows (each at every size of ``--sizes``; every artifact made by ``detnas.evaluat
   ``../shared/weights/tflite_int8`` through LiteRT (640 px only, as shipped).
 - ``detnas``: detnas's own INT8 of the checkpoint: ONNX Runtime static QDQ (per-channel, box decoding float) and
   OpenVINO (Ultralytics' NNCF export), both calibrated on 64 train images drawn with seed 0.
+- ``published``: YOLO-NAS S (``detnas.evaluate.yolo_nas``: modern-yolonas's architecture, seeded random weights,
+  reparameterised as deployed) as OpenVINO FP32 and INT8 (NNCF, the same 64 calibration images) and ONNX Runtime
+  FP32, timed in the same interleaved run as the other artifacts of its size. Its mAP50-95 is Deci's published COCO
+  val2017 figure (0.475 FP16 for the float rows, 0.4703 INT8), at 640 px only, where Deci measured it; at other sizes
+  the rows have latency and no mAP. ``map_source`` says so. With ``--yolo-nas-weights yolo_nas_s.pt`` the rows are
+  ``measured`` instead: the artifacts carry those weights and their mAP is measured like every other row's.
+  Included when modern-yolonas is installed (``pip install 'detnas[yolonas]'``), else skipped with the reason;
+  ``--yolo-nas`` requires it, ``--no-yolo-nas`` leaves it out.
 
 mAP50-95: pycocotools on the artifact's own detections over the held-out half of coco_proxy val
 (``detnas.datasets.split_val``, seed 0; 159 images). Latency: the frontier protocol (batch 1, 1 thread, thread CPU
@@ -14,7 +22,8 @@ clock, two sessions per artifact, 10 warm-up runs, 60 interleaved rounds, median
 input size; ``protocol.repeat_agreement`` is the largest difference between the two sessions of one artifact.
 
 Usage:  python benchmarks/deploy_frontier.py [--out runs/deploy_frontier] [--sizes 640,512,416,320]
-        [--checkpoints yolo11n yolov8n yolov5nu]
+        [--checkpoints yolo11n yolov8n yolov5nu] [--artifacts openvino-fp32-shipped ...]
+        [--yolo-nas | --no-yolo-nas] [--yolo-nas-weights yolo_nas_s.pt] [--results PATH]
 Each row is written to OUT/rows/ when it is scored, and again when timed: a rerun resumes where it stopped.
 Writes benchmarks/results/deploy_frontier.{json,csv,png} (after every timed size).
 """
@@ -35,12 +44,16 @@ os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 from detnas.benchmark.frontier import ROW_FIELDS, FrontierProtocol, time_rows  # noqa: E402
 from detnas.benchmark.tables import write_table  # noqa: E402
 from detnas.datasets import dataset_yaml, datasets_dir, split_val  # noqa: E402
+from detnas.errors import InputError  # noqa: E402
+from detnas.evaluate import yolo_nas  # noqa: E402
 from detnas.evaluate.deployed import (  # noqa: E402
     CALIBRATION_COUNT,
     CALIBRATION_SEED,
     OPENVINO_CONFIG,
     STOCK_FRACTION,
     export_deployable,
+    require_runtime,
+    runtime_available,
     validate_deployed,
 )
 from detnas.evaluate.environment import environment_info, package_versions  # noqa: E402
@@ -48,7 +61,7 @@ from detnas.models import default_parents  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "deploy_frontier.json"
-FIELDS = (*ROW_FIELDS, "precision", "runtime")
+FIELDS = (*ROW_FIELDS, "precision", "runtime", "map_source")
 # (runtime, precision, variant) of every checkpoint at every size
 ARTIFACTS = (
     ("onnxruntime", "fp32", "shipped"),
@@ -58,22 +71,45 @@ ARTIFACTS = (
     ("openvino", "int8", "detnas"),
 )
 SHORT = {"onnxruntime": "ORT", "openvino": "OV", "litert": "LiteRT"}
+LITERT = ("litert", "int8", "stock")
+NAS_LABEL = {"published": "YOLO-NAS S {artifact} (published mAP, latency measured here)",
+             "measured": "YOLO-NAS S {artifact} (measured)"}  # fmt: skip
 
 
-def plans(checkpoints: list[Path], sizes: list[int], tflite: Path | None) -> list[dict]:
+def artifact_key(runtime: str, precision: str, variant: str) -> str:
+    return f"{runtime}-{precision}-{variant}"
+
+
+def plans(checkpoints: list[Path], sizes: list[int], tflite: Path | None, only: set[str] | None = None) -> list[dict]:
+    """Every checkpoint's artifacts at every size (``only``: those artifact keys alone)."""
     rows = []
     for path in checkpoints:
         model = path.stem
         for size in sizes:
             for runtime, precision, variant in ARTIFACTS:
+                if only is not None and artifact_key(runtime, precision, variant) not in only:
+                    continue
                 name = f"{model} {SHORT[runtime]} {precision.upper()} {variant} @{size}"
                 rows.append(dict(name=name, model=model, runtime=runtime, precision=precision, variant=variant,
                                  imgsz=size, weights=str(path)))  # fmt: skip
             shipped = sorted(tflite.glob(f"{model}_*.tflite")) if tflite and tflite.is_dir() else []
-            if size == 640 and shipped:
+            if size == 640 and shipped and (only is None or artifact_key(*LITERT) in only):
                 rows.append(dict(name=f"{model} LiteRT INT8 stock @640", model=model, runtime="litert",
                                  precision="int8", variant="stock", imgsz=640, weights=str(path),
                                  artifact=str(shipped[0])))  # fmt: skip
+    return rows
+
+
+def nas_plans(sizes: list[int], weights: Path | None) -> list[dict]:
+    """YOLO-NAS S's artifacts at every size: ``published`` (random weights, Deci's mAP) or, with the user's weights,
+    ``measured``."""
+    variant = "measured" if weights else "published"
+    rows = []
+    for size in sizes:
+        for runtime, precision in yolo_nas.ARTIFACTS:
+            rows.append(dict(name=f"{yolo_nas.MODEL} {SHORT[runtime]} {precision.upper()} {variant} @{size}",
+                             model=yolo_nas.MODEL, runtime=runtime, precision=precision, variant=variant,
+                             imgsz=size, weights=str(weights) if weights else None))  # fmt: skip
     return rows
 
 
@@ -87,6 +123,8 @@ def score(plan: dict, heldout, coco, calibration_data: Path, out: Path, count: i
     from detnas.evaluate.metrics import run_validation
     from detnas.inherit.checkpoint import load_parent
 
+    if plan["model"] == yolo_nas.MODEL:
+        return score_yolo_nas(plan, heldout, coco, calibration_data, out, count, seed)
     started = time.perf_counter()
     work = out / "artifacts" / slug(plan)
     row = dict(plan, kind="baseline")
@@ -120,9 +158,41 @@ def score(plan: dict, heldout, coco, calibration_data: Path, out: Path, count: i
         map50_95=metrics.map50_95,
         map50=metrics.map50,
         metric_source=metrics.metric_source,
+        map_source="measured here",
         export_seconds=round(export_seconds, 1),
         score_seconds=round(time.perf_counter() - started, 1),
     )
+    return row
+
+
+def score_yolo_nas(plan: dict, heldout, coco, calibration_data: Path, out: Path, count: int, seed: int) -> dict:
+    """Make a YOLO-NAS S artifact; its mAP is Deci's published one (640 px only), or, with the user's weights,
+    measured on the held-out half like every other row's."""
+    started = time.perf_counter()
+    work = out / "artifacts" / slug(plan)
+    deployed = yolo_nas.export_yolo_nas(
+        runtime=plan["runtime"], precision=plan["precision"], imgsz=plan["imgsz"], out=work, data=calibration_data,
+        count=count, seed=seed, weights=plan["weights"],
+    )  # fmt: skip
+    export_seconds = time.perf_counter() - started
+    record = json.loads(deployed.record.read_text())
+    row = dict(plan, kind="reference", artifact=str(deployed.path), deploy_record=str(deployed.record),
+               calibration=record["calibration"], inherited_fraction=None, parent=None, params=record["params"],
+               gflops=record["gflops"], genome_id=None)  # fmt: skip
+    if plan["variant"] == "measured":
+        metrics = validate_deployed(
+            deployed.path, heldout.yaml_path, imgsz=plan["imgsz"], save_dir=work / "val", names=heldout.names,
+            val_images=heldout.val_images, coco_annotations=coco,
+        )  # fmt: skip
+        row.update(map50_95=metrics.map50_95, map50=metrics.map50, metric_source=metrics.metric_source,
+                   map_source="measured here")  # fmt: skip
+    elif plan["imgsz"] == yolo_nas.PUBLISHED_IMGSZ:
+        row.update(map50_95=yolo_nas.PUBLISHED_MAP[plan["precision"]], map50=None, metric_source=None,
+                   map_source=f"{yolo_nas.MAP_SOURCE}, {yolo_nas.PUBLISHED_AS[plan['precision']]}")  # fmt: skip
+    else:
+        row.update(map50_95=None, map50=None, metric_source=None,
+                   map_source=f"none: {yolo_nas.MAP_SOURCE} is at {yolo_nas.PUBLISHED_IMGSZ} px only")  # fmt: skip
+    row.update(export_seconds=round(export_seconds, 1), score_seconds=round(time.perf_counter() - started, 1))
     return row
 
 
@@ -155,8 +225,10 @@ def markdown(rows: list[dict]) -> str:
     ]
     for r in sorted(rows, key=lambda r: (r["model"], -r["imgsz"], r.get("latency_ms") or 1e9)):
         lat = f"{r['latency_ms']:.1f} ({r['latency_spread_ms']:.1f})" if r.get("latency_ms") else "-"
+        score = "-" if r.get("map50_95") is None else f"{r['map50_95']:.4f}"
+        score += " (published)" if str(r.get("map_source", "")).startswith("published") else ""
         lines.append(f"| {r['model']} | {r['imgsz']} | {r['runtime']} | {r['precision']} | {r['variant']} | "
-                     f"{r['map50_95']:.4f} | {lat} |")  # fmt: skip
+                     f"{score} | {lat} |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -167,26 +239,34 @@ def plot(rows: list[dict], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(10, 6.5))
-    colors = {"yolo11n": "tab:red", "yolov8n": "tab:blue", "yolov5nu": "tab:green"}
+    colors = {"yolo11n": "tab:red", "yolov8n": "tab:blue", "yolov5nu": "tab:green", yolo_nas.MODEL: "tab:purple"}
     styles = {("onnxruntime", "fp32"): ("o", ":"), ("openvino", "fp32"): ("s", ":"), ("openvino", "int8"): ("D", "-"),
               ("onnxruntime", "int8"): ("^", "-"), ("litert", "int8"): ("P", "")}  # fmt: skip
     curves: dict[tuple, list[dict]] = {}
     for r in rows:
-        if r.get("latency_ms"):
+        if r.get("latency_ms") and r.get("map50_95") is not None:
             curves.setdefault((r["model"], r["runtime"], r["precision"], r["variant"]), []).append(r)
     for (model, runtime, precision, variant), points in sorted(curves.items()):
         points.sort(key=lambda p: p["latency_ms"])
         marker, line = styles[(runtime, precision)]
         dashed = "--" if variant == "stock" and line else line
+        artifact = f"{SHORT[runtime]} {precision.upper()}"
+        label = f"{model} {artifact} {variant}"
+        if model == yolo_nas.MODEL:
+            label = NAS_LABEL[variant].format(artifact=artifact)
         ax.plot([p["latency_ms"] for p in points], [p["map50_95"] for p in points], marker=marker, linestyle=dashed,
                 color=colors.get(model, "grey"), alpha=0.85, fillstyle="none" if variant == "stock" else "full",
-                label=f"{model} {SHORT[runtime]} {precision.upper()} {variant}")  # fmt: skip
+                label=label)  # fmt: skip
         for p in points:
             ax.annotate(str(p["imgsz"]), (p["latency_ms"], p["map50_95"]), textcoords="offset points",
                         xytext=(4, 3), fontsize=6, alpha=0.7)  # fmt: skip
     ax.set_xscale("log")
     ax.set_xlabel("latency ms (batch 1, 1 thread, thread CPU clock, median of interleaved runs; log scale)")
     ax.set_ylabel("mAP50-95, coco_proxy held-out half (pycocotools)")
+    if any(r["model"] == yolo_nas.MODEL and r.get("variant") == "published" for r in rows):
+        ax.text(0.01, 0.99, "YOLO-NAS S: Deci's published COCO val2017 mAP50-95 (not the held-out half),\n"
+                "latency of its architecture measured here (random weights, reparameterised)", fontsize=7,
+                transform=ax.transAxes, va="top", color="tab:purple")  # fmt: skip
     ax.set_title("Deployed artifacts: FP32 and INT8 on ONNX Runtime, OpenVINO and LiteRT", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=6, ncol=2, loc="lower right")
@@ -208,7 +288,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "deploy_frontier")
     parser.add_argument("--sizes", default="640,512,416,320", help="input sizes, comma-separated")
-    parser.add_argument("--checkpoints", nargs="+", default=["yolo11n", "yolov8n", "yolov5nu"], metavar="NAME")
+    parser.add_argument("--checkpoints", nargs="*", default=["yolo11n", "yolov8n", "yolov5nu"], metavar="NAME",
+                        help="checkpoints by name; none (a bare --checkpoints) for YOLO-NAS S alone")  # fmt: skip
+    keys = [artifact_key(*a) for a in (*ARTIFACTS, LITERT)]
+    parser.add_argument("--artifacts", nargs="+", choices=keys, metavar="KEY",
+                        help=f"only these artifacts of each checkpoint (default all): {', '.join(keys)}")  # fmt: skip
+    parser.add_argument("--yolo-nas", action=argparse.BooleanOptionalAction, default=None,
+                        help="YOLO-NAS S rows (default: when modern-yolonas is installed)")  # fmt: skip
+    parser.add_argument("--yolo-nas-weights", type=Path, metavar="PT",
+                        help="a yolo_nas_s.pt: the YOLO-NAS S rows carry its weights, their mAP measured")  # fmt: skip
     parser.add_argument("--calibration-images", type=int, default=CALIBRATION_COUNT)
     parser.add_argument("--seed", type=int, default=CALIBRATION_SEED)
     parser.add_argument("--rounds", type=int, default=60, help="interleaved timing rounds (default 60)")
@@ -220,6 +308,14 @@ def main() -> int:
     if missing:
         print(f"error: checkpoints {missing} not found (../shared/weights/pt or $DETNAS_WEIGHTS)", file=sys.stderr)
         return 2
+    try:
+        with_nas = nas_wanted(args)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not args.checkpoints and not with_nas:
+        print("error: nothing to measure: name --checkpoints, or add --yolo-nas", file=sys.stderr)
+        return 2
     from detnas.evaluate.data import find_coco_annotations, load_data_yaml
 
     proxy = dataset_yaml("coco_proxy")
@@ -229,7 +325,8 @@ def main() -> int:
     shared = datasets_dir()
     tflite = shared.parent / "weights" / "tflite_int8" if shared else None
     protocol = FrontierProtocol(threads=1, rounds=args.rounds)
-    todo = plans([found[c] for c in args.checkpoints], sizes, tflite)
+    todo = plans([found[c] for c in args.checkpoints], sizes, tflite, set(args.artifacts) if args.artifacts else None)
+    todo += nas_plans(sizes, args.yolo_nas_weights) if with_nas else []
     rows: list[dict] = []
     for plan in todo:
         path = args.out / "rows" / f"{slug(plan)}.json"
@@ -243,7 +340,8 @@ def main() -> int:
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(row, indent=1))
-        print(f"  {row['name']}: mAP50-95 {row['map50_95']:.4f} ({row['score_seconds']:.0f} s)", flush=True)
+        figure = "none at this size" if row["map50_95"] is None else f"{row['map50_95']:.4f} ({row['map_source']})"
+        print(f"  {row['name']}: mAP50-95 {figure} ({row['score_seconds']:.0f} s)", flush=True)
         rows.append(row)
     agreements = {}
     timing = args.out / "timing"
@@ -270,6 +368,30 @@ def main() -> int:
     print(markdown(rows))
     print("wrote", ", ".join(str(p) for p in paths.values()))
     return 0
+
+
+def nas_wanted(args) -> bool:
+    """Whether YOLO-NAS S rows are made: asked for (``--yolo-nas`` or ``--yolo-nas-weights``; InputError, one line,
+    when they cannot be), refused (``--no-yolo-nas``), or by default when what they need is installed (else the
+    reason is printed and the rest goes on)."""
+    asked = args.yolo_nas or args.yolo_nas_weights is not None
+    if args.yolo_nas is False:
+        if args.yolo_nas_weights is not None:
+            raise InputError("--yolo-nas-weights and --no-yolo-nas contradict each other: drop one")
+        return False
+    if not asked:
+        if not yolo_nas.available():
+            print(f"YOLO-NAS S rows skipped: {yolo_nas.DISTRIBUTION} is not installed (pip install 'detnas[yolonas]')")
+            return False
+        if not runtime_available("openvino"):
+            print("YOLO-NAS S rows skipped: openvino and nncf are not installed (pip install 'detnas[openvino]')")
+            return False
+        return True
+    yolo_nas.require()
+    require_runtime("openvino", "int8")
+    if args.yolo_nas_weights is not None:
+        yolo_nas.deployed_network(args.yolo_nas_weights)  # one line now for weights that cannot be used
+    return True
 
 
 def write(rows, agreements, args, heldout_yaml, proxy, protocol):
@@ -304,6 +426,15 @@ def write(rows, agreements, args, heldout_yaml, proxy, protocol):
         "sizes": sorted({r["imgsz"] for r in rows}, reverse=True),
         "checkpoints": args.checkpoints,
     }
+    if any(r["model"] == yolo_nas.MODEL for r in rows):
+        meta["yolo_nas"] = {
+            "model": "YOLO-NAS S (modern-yolonas architecture, QARepVGG branches fused as deployed)",
+            "weights": str(args.yolo_nas_weights) if args.yolo_nas_weights else f"random, seed {yolo_nas.MODEL_SEED}",
+            "map": "measured here" if args.yolo_nas_weights else
+                   f"{yolo_nas.MAP_SOURCE} at {yolo_nas.PUBLISHED_IMGSZ} px: FP16 0.475 for the float rows, INT8 "
+                   "0.4703; not measured here (no YOLO-NAS weights); latency measured here",
+            "versions": package_versions((yolo_nas.DISTRIBUTION,)),
+        }  # fmt: skip
     ordered = sorted(rows, key=lambda r: (r["model"], -r["imgsz"], r["runtime"], r["precision"], r["variant"]))
     payload = meta | {"rows": ordered, "goal": goal(ordered)}
     return write_table(args.results.with_suffix(""), payload, ordered, FIELDS, plot=lambda p: plot(ordered, p))

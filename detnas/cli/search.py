@@ -152,6 +152,11 @@ def _new_config(args: argparse.Namespace) -> tuple[SearchConfig, str]:
         imgsizes=tuple(sizes),
         **{k: v for k, v in settings.items() if v is not None},
     )
+    if config.runtimes:  # checked before a store is written: without its packages every candidate would fail
+        from detnas.evaluate.deployed import require_runtime
+
+        for runtime in config.runtimes:
+            require_runtime(runtime)
     size_pinned = args.imgsz is not None and args.sizes is None and bool(parents)
     return config, describe_mode(config, parents_found=found and bool(parents), size_pinned=size_pinned)
 

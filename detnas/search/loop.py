@@ -260,7 +260,9 @@ class Search:
             latency, reason = None, None
             if self.latency_table is not None:
                 latency, reason = self._table_latency(genome)
-            elif self.config.constraints.max_latency_ms is not None:
+            elif self.config.constraints.max_latency_ms is not None and genome.precision is None:
+                # a deployed design (precision/runtime genes) is held to the limit on its artifact's latency, known
+                # only after its evaluation (_record): the network's FP32 latency here would be another figure
                 latency = self._latency(genome)
             reason = reason or self.config.constraints.violation(
                 params=cost.params, gflops=cost.gflops, latency_ms=latency
@@ -386,16 +388,34 @@ class Search:
         if self.latency_table is not None:  # the latency predicted (or measured on a table miss) at proposal
             latency_ms = self.store.get(job.genome_id).latency_ms  # type: ignore[union-attr]
         ok = evaluation.ok and proxy is not None and latency_ms is not None
+        error = None if ok else (evaluation.failure_reason or "evaluation returned no score or latency")
+        over = self._deployed_over_limit(job.genome_id, latency_ms) if ok else None
+        if over is not None:  # measured, so it counts as an evaluation, but stays off the front
+            ok, error = False, over
         self.store.finish(
             job.genome_id,
             status="done" if ok else "failed",
             evaluation=evaluation.to_dict(),
-            error=None if ok else (evaluation.failure_reason or "evaluation returned no score or latency"),
+            error=error,
             map=metrics.map50_95 if metrics else None,
             map50=metrics.map50 if metrics else None,
             score=proxy.score if proxy else None,
             latency_ms=latency_ms,
             weights=evaluation.weights_best or evaluation.weights_last,
+        )
+
+    def _deployed_over_limit(self, genome_id: str, latency_ms: float | None) -> str | None:
+        """The --max-latency-ms violation of a deployed design, judged on its artifact's measured latency."""
+        limit = self.config.constraints.max_latency_ms
+        candidate = self.store.get(genome_id)
+        if limit is None or latency_ms is None or candidate is None:
+            return None
+        genome = ArchGenome.from_json(candidate.genome_json)
+        if genome.precision is None or latency_ms <= limit:
+            return None
+        return (
+            f"latency {latency_ms:.1f} ms of its {genome.precision} {genome.runtime} artifact > max {limit:.1f} ms "
+            "(--max-latency-ms)"
         )
 
     def best(self) -> tuple[float, float, str] | None:

@@ -78,6 +78,25 @@ def test_empty_or_unreadable_calibration_set_is_one_error_line(capsys, tmp_path:
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+def test_a_runtime_that_is_not_installed_is_one_error_line(capsys, tmp_path: Path, monkeypatch) -> None:
+    """Without openvino/nncf (hidden from the import system here), export and search name the extra to install and
+    write nothing."""
+    real_find_spec = importlib.util.find_spec
+
+    def without_openvino(name: str, *args):
+        return None if name.split(".")[0] in ("openvino", "nncf") else real_find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", without_openvino)
+    checkpoint = shared_checkpoint()
+    line = _error_of(capsys, "export", str(checkpoint), "--runtime", "openvino", "--out", str(tmp_path / "ov"))
+    assert "runtime openvino is not installed" in line and "pip install 'detnas[openvino]'" in line
+    assert not (tmp_path / "ov").exists()
+    line = _error_of(capsys, "search", "--data", "coco8", "--runtime", "openvino", "--precisions", "int8",
+                     "--evaluations", "4", "--out", str(tmp_path / "run"))  # fmt: skip
+    assert "openvino is not installed" in line
+    assert not (tmp_path / "run" / "search.sqlite").exists()
+
+
 def test_export_of_an_export_is_refused(capsys, tmp_path: Path) -> None:
     fake = tmp_path / "model.onnx"
     fake.write_bytes(b"not onnx")
@@ -181,8 +200,10 @@ def test_predict_and_benchmark_run_the_artifacts(artifacts, coco8: Path, tmp_pat
         out = tmp_path / f"predict_{runtime}_{precision}"
         assert main(["predict", str(path), *map(str, images), "--out", str(out)]) == 0
         payload = json.loads((out / "detections.json").read_text())
-        assert payload["precision"] == precision and payload["imgsz"] == IMGSZ and payload["kind"] == runtime.replace(
-            "onnxruntime", "onnx"
+        assert (
+            payload["precision"] == precision
+            and payload["imgsz"] == IMGSZ
+            and payload["kind"] == runtime.replace("onnxruntime", "onnx")
         )
         assert payload["detections"], f"{runtime} {precision} found nothing on coco8"
     assert "fixed size" in _error_of(capsys, "predict", str(artifacts[("openvino", "int8")]), str(images[0]),

@@ -75,3 +75,31 @@ def test_int8_openvino_candidate_is_scored_and_timed_as_its_artifact(tmp_path: P
     assert run.returncode == 0, run.stderr[-2000:]
     written = json.loads(next(out.glob("*_openvino_model/deploy.json")).read_text())
     assert (written["precision"], written["runtime"], written["imgsz"]) == ("int8", "openvino", 256)
+
+
+def test_max_latency_holds_a_deployed_design_to_its_artifacts_latency(tmp_path: Path, coco8: Path) -> None:
+    """--max-latency-ms with deploy genes: the FP32 network's latency is not the deployed one, so no candidate is
+    refused before its evaluation; each is measured as its INT8 artifact and then held to the limit, counted as an
+    evaluation but kept off the front. Below any real latency, nothing is feasible and the search says so (exit 1)."""
+    pytest.importorskip("openvino")
+    pytest.importorskip("nncf")
+    from detnas.search.store import Store
+
+    out = tmp_path / "run"
+    run = detnas(
+        "search", "--data", str(coco8), "--parent", str(shared_checkpoint("yolo11n.pt")), "--proxy", "pretrained-zero",
+        "--imgsz", "320", "--precisions", "int8", "--runtime", "openvino", "--max-latency-ms", "0.5",
+        "--evaluations", "2", "--out", str(out), timeout=900,
+    )  # fmt: skip
+    assert run.returncode == 1, run.stderr[-2000:]
+    assert "no candidate" in run.stderr and "finished with a score" in run.stderr
+    store = Store(out / "search.sqlite")
+    try:
+        evaluated = store.candidates("failed")
+        assert len(evaluated) == 2 and not store.candidates("infeasible") and not store.candidates("done")
+        for candidate in evaluated:
+            assert candidate.latency_ms is not None and candidate.latency_ms > 0.5  # measured on the artifact
+            assert "int8 openvino artifact > max 0.5 ms" in candidate.error
+            assert json.loads(candidate.evaluation_json)["deployment"]["precision"] == "int8"
+    finally:
+        store.close()
