@@ -7,10 +7,13 @@ Protocol (fixed, so every run of this script measures the same thing):
 - Runs: for each seed 0..N-1 (``--seeds``, default 3) and each strategy, one real ``detnas search`` of
   ``--evaluations`` (default 30) candidates, seeded as every search is with the three COCO-trained parents' genomes
   (counted among the evaluations): proxy ``pretrained-zero`` (inherited COCO weights, no fine-tune, the cheapest real
-  score), every candidate at 320 px, pycocotools mAP50-95 on the 159-image search half of coco_proxy val (the split
-  of ``benchmarks/pretrained_fidelity.py``) and torch latency at 1 thread: the setting the surrogate's rows were
-  measured in (``benchmarks/surrogate_data.py``). Runs go seed by seed, strategies alternating, so the seeds that
-  finish hold both strategies. Each run has its own folder under ``--out`` whose SQLite store a rerun resumes.
+  score), the input size searched with the network over the sizes of the surrogate's rows (the seeds at the largest,
+  640 px, as ``detnas search`` places them), pycocotools mAP50-95 at each candidate's size on the 159-image search
+  half of coco_proxy val (the split of ``benchmarks/pretrained_fidelity.py``) and torch latency at 1 thread: the
+  setting the surrogate's rows were measured in (``benchmarks/surrogate_data.py``). ``--pin-320`` runs the earlier
+  protocol instead (every candidate at 320 px, the surrogate asked at 320 px too). Runs go seed by seed, strategies
+  alternating, so the seeds that finish hold both strategies. Each run has its own folder under ``--out`` whose
+  SQLite store a rerun resumes.
 - Score: hypervolume of (mAP up, latency down) against the strategy benchmark's reference (0, L), every evaluated
   design counted (the seeds too), after each evaluation; reported at every 5 evaluations.
 - Beside each real run, what the surrogate says of it: ``surrogate_same_run``, the same strategy and seed run on the
@@ -18,8 +21,8 @@ Protocol (fixed, so every run of this script measures the same thing):
   hypervolume of the surrogate's predictions for the designs the real run evaluated.
 - Agreement: per seed, the sign of (best strategy's HV - local's HV) after the whole budget, real against the
   surrogate's same-run prediction, and the sign of the median over seeds of that difference. The surrogate is the
-  strategy benchmark's (see ``surrogate`` in the result: which rows, which inheritance), asked at 320 px as the real
-  runs are; a check committed before its refit names the older surrogate there.
+  strategy benchmark's (see ``surrogate`` in the result: which rows, which inheritance), asked over the same space
+  as the real runs search; a check committed before its refit names the older surrogate there.
 
 The result JSON is rewritten while the runs go (every 30 s and after each run), so a stopped check keeps what it had.
 
@@ -66,15 +69,19 @@ def best_strategy(benchmark: dict) -> str:
     return min(candidates, key=key)
 
 
-def search_command(folder: Path, strategy: str, seed: int, evaluations: int, data: Path, settings: dict) -> list[str]:
-    """The ``detnas search`` that makes (or, when its store exists, resumes) one run."""
+def search_command(
+    folder: Path, strategy: str, seed: int, evaluations: int, data: Path, settings: dict, sizes: tuple[int, ...]
+) -> list[str]:
+    """The ``detnas search`` that makes (or, when its store exists, resumes) one run: ``sizes`` searched, or every
+    candidate at 320 px when there are none."""
     command = [sys.executable, "-m", "detnas", "search"]
     if (folder / "search.sqlite").is_file():
         return [*command, "--resume", str(folder), "--evaluations", str(evaluations)]
+    size = ("--sizes", ",".join(map(str, sizes))) if sizes else ("--imgsz", "320")
     return [
         *command,
         *("--out", str(folder), "--data", str(data), "--strategy", strategy, "--seed", str(seed)),
-        *("--evaluations", str(evaluations), "--proxy", "pretrained-zero", "--imgsz", "320"),
+        *("--evaluations", str(evaluations), "--proxy", "pretrained-zero", *size),
         *("--latency-backend", "torch", "--population", str(settings["population"])),
         *("--tournament", str(settings["tournament"])),
     ]
@@ -219,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--result", type=Path, default=OUT)
     parser.add_argument("--benchmark", type=Path, default=BENCHMARK, help="the strategy benchmark's result")
     parser.add_argument(
+        "--pin-320", action="store_true", help="the earlier protocol: every candidate at 320 px, no size searched"
+    )
+    parser.add_argument(
         "--report-only", action="store_true", help="rewrite the result from the run folders as they are; run nothing"
     )
     args = parser.parse_args(argv)
@@ -240,9 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     best = next((s for s in strategies if s != "local"), best)
     settings = benchmark["settings"]
     bench.OBJECTIVE.update(bench.setup("surrogate", settings))
-    # the real runs pin every candidate at 320 px (--imgsz 320): the surrogate's runs search the same space
-    pinned = anchored_space()
-    bench.OBJECTIVE.update(space=pinned, seeds=pinned.anchors)
+    if args.pin_320:  # every candidate at 320 px (--imgsz 320): the surrogate's runs search the same space
+        pinned = anchored_space()
+        bench.OBJECTIVE.update(space=pinned, seeds=pinned.anchors)
+    sizes = tuple(bench.OBJECTIVE["space"].imgsizes)  # the real runs search the surrogate space's sizes
     surrogate = bench.OBJECTIVE["score"]
     ref = (0.0, bench.reference_cost(surrogate, bench.OBJECTIVE["space"]))
     data, _ = split_val(args.out / "data")
@@ -286,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.benchmark.is_relative_to(ROOT)
             else str(args.benchmark),
             "settings": settings,
+            "sizes": list(sizes) or [320],  # searched by every real run (one: pinned)
             "evaluations": args.evaluations,
             "seeds_planned": args.seeds,
             "first_seed": args.first_seed,
@@ -322,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for seed, strategy in plan:
         folder = args.out / f"{strategy}-s{seed}"
-        command = search_command(folder, strategy, seed, args.evaluations, data, settings)
+        command = search_command(folder, strategy, seed, args.evaluations, data, settings, sizes)
         log = (args.out / f"{strategy}-s{seed}.log").open("a")
         print(f"run {strategy} seed {seed}: {' '.join(command[1:])}", flush=True)
         t0 = time.time()
