@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -56,7 +55,7 @@ from detnas.evaluate.deployed import (  # noqa: E402
     runtime_available,
     validate_deployed,
 )
-from detnas.evaluate.environment import environment_info, package_versions  # noqa: E402
+from detnas.evaluate.environment import environment_info, git_commit, package_versions  # noqa: E402
 from detnas.models import default_parents  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -276,14 +275,6 @@ def plot(rows: list[dict], path: Path) -> Path:
     return path
 
 
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "deploy_frontier")
@@ -397,7 +388,7 @@ def nas_wanted(args) -> bool:
 def write(rows, agreements, args, heldout_yaml, proxy, protocol):
     timed = [a for a in agreements.values() if a is not None]
     meta = {
-        "commit": commit(),
+        "commit": git_commit(ROOT),
         "protocol": protocol.to_dict()
         | {
             "recipe": None,

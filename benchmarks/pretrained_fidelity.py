@@ -43,7 +43,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -57,7 +56,7 @@ from detnas.cost import genome_cost  # noqa: E402
 from detnas.datasets import dataset_yaml  # noqa: E402
 from detnas.datasets import split_val as split_val_of  # noqa: E402
 from detnas.evaluate.candidate import evaluate_candidate  # noqa: E402
-from detnas.evaluate.environment import environment_info, git_commit  # noqa: E402
+from detnas.evaluate.environment import environment_info, git_commit, last_commit  # noqa: E402
 from detnas.evaluate.recipe import fine_tune_recipe  # noqa: E402
 from detnas.evaluate.request import WorkerResult  # noqa: E402
 from detnas.genome import ArchGenome  # noqa: E402
@@ -130,9 +129,10 @@ def _evaluate(arch: Path, data: Path, recipe, proxy: str, workdir: Path, parents
     return json.loads((workdir / "evaluation.json").read_text())
 
 
-def _last_commit(path: Path) -> str:
-    run = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%H", "--", str(path)], capture_output=True)
-    return run.stdout.decode().strip() or "unknown"
+def _committed_as(path: Path) -> str:
+    """The last commit of a result file that predates the ``commit`` field."""
+    last = last_commit(ROOT, path)
+    return last[0] if last else "unknown"
 
 
 def scores_of(name: str, arch: Path, search: Path, out: Path, parents: list[Path], carried: dict | None = None) -> dict:
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --reuse-intact {args.reuse_intact} does not exist: give an earlier result", file=sys.stderr)
             return 2
         earlier = json.loads(args.reuse_intact.read_text())
-        origin = f"{args.reuse_intact.name} at commit {earlier.get('commit') or _last_commit(args.reuse_intact)}"
+        origin = f"{args.reuse_intact.name} at commit {earlier.get('commit') or _committed_as(args.reuse_intact)}"
         previous = {a["genome_id"]: a | {"carried_from": origin} for a in earlier.get("architectures", [])}
     parent_paths = default_parents()
     if len(parent_paths) < 3:

@@ -44,7 +44,6 @@ import math
 import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -54,7 +53,7 @@ from pathlib import Path
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 
-from detnas.evaluate.environment import environment_info, git_commit  # noqa: E402
+from detnas.evaluate.environment import environment_info, git_commit, last_commit, uncommitted_changes  # noqa: E402
 from detnas.genome import ArchGenome  # noqa: E402
 from detnas.search.pareto import hypervolume  # noqa: E402
 from detnas.search.strategies import AgingEvolution, LocalSearch, RandomSearch, ReinforceSearch, Trial  # noqa: E402
@@ -254,26 +253,18 @@ def summary_text(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _git(*args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return out or None
-
-
 def surrogate_provenance(data: Path, rows: int) -> dict:
     """Which surrogate drove the benchmark: its data file (hash, the commit that last changed it and when), the
     recipe its rows were scored with, and the inheritance that recipe used."""
-    last = _git("log", "-1", "--format=%H %cI", "--", str(data))
+    last = last_commit(ROOT, data)
     recipe = RECIPE if data == FIRST_DATA else data.with_suffix(".recipe.json")
     recipe_text = json.loads(recipe.read_text()) if recipe.is_file() else {}
     return {
         "data": str(data.relative_to(ROOT)) if data.is_relative_to(ROOT) else str(data),
         "sha256": hashlib.sha256(data.read_bytes()).hexdigest(),
         "rows_scored": rows,
-        "data_last_commit": last.split()[0] if last else None,
-        "data_last_commit_date": last.split()[1] if last else None,
+        "data_last_commit": last[0] if last else None,
+        "data_last_commit_date": last[1] if last else None,
         "recipe": str(recipe.relative_to(ROOT)) if recipe.is_file() and recipe.is_relative_to(ROOT) else None,
         "proxy": recipe_text.get("proxy"),
         "inheritance": DATA_INHERITANCE if data == FIRST_DATA else recipe_text.get("inheritance", "see the recipe"),
@@ -282,8 +273,8 @@ def surrogate_provenance(data: Path, rows: int) -> dict:
         "fit": "detnas.search.surrogate.fit_surrogate: random forest (100 trees, seed 0) for mAP, ridge on cost "
         "features for log latency; held-out fit in benchmarks/results/surrogate_fit.json",
         "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "fitted_by_commit": _git("rev-parse", "HEAD"),
-        "uncommitted_changes": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "fitted_by_commit": git_commit(ROOT),
+        "uncommitted_changes": uncommitted_changes(ROOT),
     }
 
 

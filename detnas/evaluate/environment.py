@@ -21,6 +21,24 @@ def git_commit(root: str | Path) -> str:
     return run.stdout.strip() or "unknown"
 
 
+def uncommitted_changes(root: str | Path) -> bool:
+    """Whether tracked files at ``root`` differ from their commit: a result made so is not the named commit's alone."""
+    run = subprocess.run(
+        ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+    )
+    return bool(run.stdout.strip())
+
+
+def last_commit(root: str | Path, path: str | Path) -> tuple[str, str] | None:
+    """(full hash, ISO date) of the last commit that changed ``path`` in the checkout at ``root``, or None when it is
+    uncommitted or there is no git: a result built from a data file names the data's version."""
+    run = subprocess.run(
+        ["git", "-C", str(root), "log", "-1", "--format=%H %cI", "--", str(path)], capture_output=True, text=True
+    )
+    fields = run.stdout.split()
+    return (fields[0], fields[1]) if len(fields) == 2 else None
+
+
 @functools.cache
 def cpu_name() -> str:
     """CPU model name from /proc/cpuinfo (Linux), else what platform reports."""
