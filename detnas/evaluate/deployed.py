@@ -304,6 +304,16 @@ def quantize_onnx(fp32: Path, out: Path, calibration: Calibration, imgsz: int) -
     return settings
 
 
+def check_export_request(runtime: str, precision: str, imgsz: int, data: str | Path | None) -> None:
+    """What every export refuses before it writes anything, in one line: a runtime that is not installed, a size
+    the networks cannot take, INT8 without calibration data."""
+    require_runtime(runtime, precision)
+    if imgsz < 32 or imgsz % 32:
+        raise InputError(f"imgsz must be a positive multiple of 32, got {imgsz}")
+    if precision == "int8" and data is None:
+        raise InputError("INT8 needs calibration images: pass --data (a data YAML; its train split calibrates)")
+
+
 def export_deployable(
     weights: str | Path,
     *,
@@ -322,21 +332,17 @@ def export_deployable(
     INT8 needs ``data`` (its train split calibrates). ``variant="stock"`` (OpenVINO INT8 only) is Ultralytics' own
     INT8 export with its own choice of calibration images. Raises InputError (one line) for a runtime not installed,
     an unsupported runtime / precision / variant, a missing or empty calibration set."""
-    require_runtime(runtime, precision)
+    check_export_request(runtime, precision, imgsz, data)
     if variant not in VARIANTS:
         raise InputError(f"variant {variant!r} is not one of {', '.join(VARIANTS)}")
     if variant == "stock" and (runtime, precision) != ("openvino", "int8"):
         raise InputError("the stock variant is Ultralytics' OpenVINO INT8 export: use runtime openvino, precision int8")
-    if imgsz < 32 or imgsz % 32:
-        raise InputError(f"imgsz must be a positive multiple of 32, got {imgsz}")
     weights = Path(weights).expanduser()
     from detnas.models import check_checkpoint
 
     if weights.is_dir() or weights.suffix.lower() in (".onnx", ".tflite", ".xml"):
         raise InputError(f"{weights} is already an export: export its .pt checkpoint instead")
     check_checkpoint(weights)  # one line for a missing, damaged or non-detection .pt
-    if precision == "int8" and data is None:
-        raise InputError("INT8 needs calibration images: pass --data (a data YAML; its train split calibrates)")
     calibration: Calibration | None = None
     if precision == "int8" and variant == "detnas":  # checked before anything is written
         calibration = calibration_images(data, count=count, seed=seed)  # type: ignore[arg-type]

@@ -42,9 +42,9 @@ from .deployed import (
     Calibration,
     Deployed,
     calibration_images,
+    check_export_request,
     letterbox_batch,
     record_path,
-    require_runtime,
 )
 
 PACKAGE = "modern_yolonas"
@@ -277,14 +277,10 @@ def export_yolo_nas(
     instead of seeded random weights. InputError (one line) for a package or runtime not installed, an unsupported
     runtime / precision, a bad size, missing calibration data or unusable weights."""
     require()
-    require_runtime(runtime, precision)
+    check_export_request(runtime, precision, imgsz, data)
     if (runtime, precision) not in ARTIFACTS:
         raise InputError(f"YOLO-NAS {runtime} {precision} is not made here: choose one of "
                          f"{', '.join(f'{r} {p}' for r, p in ARTIFACTS)}")  # fmt: skip
-    if imgsz < 32 or imgsz % 32:
-        raise InputError(f"imgsz must be a positive multiple of 32, got {imgsz}")
-    if precision == "int8" and data is None:
-        raise InputError("INT8 needs calibration images: pass a data YAML (its train split calibrates)")
     calibration = None
     if precision == "int8":  # drawn before anything is written
         calibration = calibration_images(data, count=count, seed=seed)  # type: ignore[arg-type]
