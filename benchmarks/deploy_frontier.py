@@ -321,9 +321,12 @@ def main() -> int:
     rows: list[dict] = []
     for plan in todo:
         path = args.out / "rows" / f"{slug(plan)}.json"
-        if path.is_file():
-            rows.append(json.loads(path.read_text()))
+        cached = json.loads(path.read_text()) if path.is_file() else None
+        if cached and Path(cached["artifact"]).exists():
+            rows.append(cached)
             continue
+        if cached:  # its artifact is gone (another machine, a cleaned folder): timing needs it, so make it again
+            print(f"  {plan['name']}: artifact {cached['artifact']} is missing: made again", flush=True)
         try:
             row = score(plan, heldout, coco, proxy, args.out, args.calibration_images, args.seed)
         except Exception as error:  # a row that cannot be made is reported, the rest goes on
