@@ -83,6 +83,25 @@ def device_name(device: str) -> str:
         return device
 
 
+# The instruction sets INT8 and BF16 kernels are chosen by on x86: virtual machines report many CPUs by one name
+# ("Intel(R) Xeon(R) Processor"), so the name alone does not say whether two INT8 timings are comparable.
+CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
+
+
+@functools.cache
+def cpu_features() -> list[str]:
+    """Which of ``CPU_FEATURES`` the CPU reports (Linux /proc/cpuinfo flags; empty elsewhere)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        return []
+    for line in cpuinfo.read_text(errors="replace").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            flags = set(value.split())
+            return [f for f in CPU_FEATURES if f in flags]
+    return []
+
+
 def environment_info() -> dict[str, Any]:
     """Everything needed to tell whether two evaluations are comparable."""
     return {
@@ -90,6 +109,7 @@ def environment_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu": cpu_name(),
+        "cpu_features": cpu_features(),
         "cpu_count": os.cpu_count(),
         "usable_cpus": usable_cpus(),
         "versions": package_versions(),
