@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import strategy_vs_random as bench  # noqa: E402
 from pretrained_fidelity import split_val  # noqa: E402
 
-from detnas.evaluate.environment import environment_info  # noqa: E402
+from detnas.evaluate.environment import environment_info, git_commit  # noqa: E402
 from detnas.genome import ArchGenome  # noqa: E402
 from detnas.search.pareto import hypervolume  # noqa: E402
 from detnas.search.store import Store  # noqa: E402
@@ -319,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
             "seeds_hv_per_run": seeds_hv,
             "seeds_hv_spread": max(seeds_hv.values()) - min(seeds_hv.values()) if seeds_hv else None,
             "runs": runs,
+            "commit": git_commit(ROOT),  # of this report; each run's store keeps its evaluations' environment
             "machine": machine,
             "wall_seconds": round(time.time() - started, 1),
         }
