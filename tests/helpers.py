@@ -6,6 +6,7 @@ kill -9 mid-candidate, the tiny training recipe, and the shared COCO-trained che
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -34,6 +35,15 @@ ENV: dict[str, str] = {**os.environ, **OFFLINE}
 TINY_RECIPE = {"epochs": 1, "imgsz": 64, "batch": 4}
 TINY_IMGSZ = TINY_RECIPE["imgsz"]
 TINY_FLAGS = [flag for name, value in TINY_RECIPE.items() for flag in (f"--{name}", str(value))]
+
+
+def load_script(path: Path):
+    """A script under ``benchmarks/`` imported as a module (registered under its stem, as it imports its siblings)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(path.stem, module)
+    spec.loader.exec_module(module)
+    return module
 
 
 def tiny_recipe(**changes: object) -> Recipe:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import load_script
+
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "deploy_frontier.py"
 needs_yolo_nas = pytest.mark.skipif(
     importlib.util.find_spec("modern_yolonas") is None,
@@ -147,18 +149,15 @@ def test_user_weights_reach_the_artifact_and_ultralytics_validates_it(coco8: Pat
     coco = find_coco_annotations(spec.val_images)
     metrics = validate_deployed(mine.path, spec.yaml_path, imgsz=size, save_dir=tmp_path / "val", names=spec.names,
                                 val_images=spec.val_images, coco_annotations=coco)  # fmt: skip
-    assert metrics.predictions > 0 and 0.0 <= metrics.map50_95 <= 1.0
+    # the measured row's mAP is pycocotools' on the artifact's own detections, like every other row's
+    assert metrics.predictions > 0 and metrics.metric_source.startswith("pycocotools")
 
 
 # ---- the benchmark script's bad input: one error line, exit status 2 ------------------------------------------------
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("deploy_frontier", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("deploy_frontier", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def _run(monkeypatch, capsys, *argv: str) -> tuple[int, str, str]:

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 from pathlib import Path
+
+from tests.helpers import load_script
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "strategy_vs_random.py"
 
 
 def _benchmark():
-    spec = importlib.util.spec_from_file_location("strategy_vs_random", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("strategy_vs_random", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def test_a_seed_that_never_reaches_the_target_counts_beyond_the_budget() -> None:
