@@ -407,11 +407,13 @@ class Search:
     def _deployed_over_limit(self, genome_id: str, latency_ms: float | None) -> str | None:
         """The --max-latency-ms violation of a deployed design, judged on its artifact's measured latency."""
         limit = self.config.constraints.max_latency_ms
-        candidate = self.store.get(genome_id)
-        if limit is None or latency_ms is None or candidate is None:
+        if limit is None or latency_ms is None or latency_ms <= limit:
+            return None
+        candidate = self.store.get(genome_id)  # only a candidate over the limit is looked up
+        if candidate is None:
             return None
         genome = ArchGenome.from_json(candidate.genome_json)
-        if genome.precision is None or latency_ms <= limit:
+        if genome.precision is None:
             return None
         return (
             f"latency {latency_ms:.1f} ms of its {genome.precision} {genome.runtime} artifact > max {limit:.1f} ms "
