@@ -4,8 +4,10 @@ Backends: ``torch`` (eager, ``torch.set_num_threads``), ``onnx`` (Ultralytics ON
 fixed intra-op threads; an ``.onnx`` file, INT8 QDQ too, is timed as it is) and ``openvino`` (an OpenVINO IR folder,
 or a checkpoint exported to an FP32 IR, compiled with ``detnas.evaluate.deployed.openvino_config``: fixed inference
 threads, one stream, float32 inference precision).
-The figure covers the network including Ultralytics' box decoding, not NMS. Results are
-cached by (architecture hash, class count, imgsz, backend, device, threads): weights do not change timings.
+The figure covers the network including Ultralytics' box decoding, not NMS. On one CPU thread it is read from that
+thread's CPU clock (the network runs in the calling thread, so other processes on a shared machine hardly move it), on
+more threads or a GPU from the wall clock (:func:`latency_clock`; the record's ``clock``). Results are cached by
+(architecture hash, class count, imgsz, backend, device, threads, clock): weights do not change timings.
 """
 
 from __future__ import annotations
@@ -52,8 +54,16 @@ def default_cache_path() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "detnas" / "latency.json").expanduser()
 
 
+def latency_clock(threads: int, device: str) -> str:
+    """``thread-cpu`` (the calling thread's CPU time) for one CPU thread, where torch, ONNX Runtime and OpenVINO all
+    run the network in the calling thread and other processes on the machine hardly move the figure; else ``wall``
+    (elapsed time: what several threads or a GPU make a caller wait)."""
+    return "thread-cpu" if threads == 1 and device == "cpu" else "wall"
+
+
 def cache_key(arch_sha256: str, nc: int, imgsz: int, backend: str, device: str, threads: int) -> str:
-    return f"{arch_sha256}|nc={nc}|imgsz={imgsz}|{backend}|{device_name(device)}|threads={threads}"
+    clock = latency_clock(threads, device)
+    return f"{arch_sha256}|nc={nc}|imgsz={imgsz}|{backend}|{device_name(device)}|threads={threads}|clock={clock}"
 
 
 class LatencyCache:
@@ -117,19 +127,25 @@ def summarize(times_ms: list[float]) -> dict[str, float]:
 
 
 def time_runs(
-    step: Callable[[], object], warmup: int, runs: int, sync: Callable[[], None] = lambda: None
+    step: Callable[[], object],
+    warmup: int,
+    runs: int,
+    sync: Callable[[], None] = lambda: None,
+    clock: str = "wall",
 ) -> list[float]:
     """Milliseconds of each of ``runs`` calls of ``step`` after ``warmup`` untimed ones; ``sync`` (e.g.
-    ``torch.cuda.synchronize``) runs after the warm-up and inside every timed call, so queued device work counts."""
+    ``torch.cuda.synchronize``) runs after the warm-up and inside every timed call, so queued device work counts.
+    ``clock``: ``wall`` or ``thread-cpu`` (:func:`latency_clock`)."""
+    now = time.thread_time if clock == "thread-cpu" else time.perf_counter
     for _ in range(warmup):
         step()
     sync()
     times = []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0 = now()
         step()
         sync()
-        times.append((time.perf_counter() - t0) * 1e3)
+        times.append((now() - t0) * 1e3)
     return times
 
 
@@ -162,7 +178,7 @@ def _torch_times(
     x = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0)).to(where)
     sync = torch.cuda.synchronize if where.startswith("cuda") else (lambda: None)
     with torch.inference_mode():
-        return time_runs(lambda: model(x), warmup, runs, sync)
+        return time_runs(lambda: model(x), warmup, runs, sync, latency_clock(threads, device))
 
 
 def checkpoint_of(source: Path, workdir: Path, nc: int | None = None) -> Path:
@@ -299,7 +315,7 @@ def _onnx_times(onnx_path: Path, imgsz: int, threads: int, warmup: int, runs: in
     session = onnx_session(onnx_path, threads)
     name = session.get_inputs()[0].name
     x = np.random.default_rng(0).random((1, 3, imgsz, imgsz), dtype=np.float32)
-    return time_runs(lambda: session.run(None, {name: x}), warmup, runs)
+    return time_runs(lambda: session.run(None, {name: x}), warmup, runs, clock=latency_clock(threads, "cpu"))
 
 
 def measure_latency(
@@ -336,7 +352,7 @@ def measure_latency(
                 raise ValueError("backend 'openvino' needs a workdir for the exported model")
             source = export_openvino(source, imgsz, Path(workdir), nc)
         step, _ = open_session(source, "openvino", threads)
-        times = time_runs(step, warmup, runs)
+        times = time_runs(step, warmup, runs, clock=latency_clock(threads, device))
         versions = package_versions(("openvino", "torch", "ultralytics"))
     else:
         if workdir is None and source.suffix != ".onnx":
@@ -354,6 +370,7 @@ def measure_latency(
         threads=threads,
         warmup=warmup,
         runs=runs,
+        clock=latency_clock(threads, device),
         **summarize(times),
         versions=versions,
         measured_at=datetime.now(UTC).isoformat(timespec="seconds"),

@@ -76,6 +76,8 @@ class LatencyRecord:
     measured_at: str = ""
     cache_key: str = ""
     cached: bool = False
+    # thread-cpu: the calling thread's CPU time (one CPU thread); wall: elapsed time (detnas.evaluate.latency)
+    clock: str = "wall"
 
     @property
     def cv(self) -> float:

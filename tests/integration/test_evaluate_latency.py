@@ -24,6 +24,7 @@ def _check_record(record, backend: str) -> None:
     assert record.device == "cpu" and record.device_name == cpu_name() and record.device_name
     assert record.versions["ultralytics"] and record.versions["torch"]
     assert record.measured_at
+    assert record.clock == "thread-cpu"  # one CPU thread: its CPU clock, which other processes hardly move
 
 
 def test_torch_latency_record_and_cache(yolo11n_yaml: Path, tmp_path: Path):
@@ -44,6 +45,49 @@ def test_torch_latency_record_and_cache(yolo11n_yaml: Path, tmp_path: Path):
         cache_key(sha, 3, 64, "torch", "cpu", 1),
     ):
         assert other != key and cache.get(other) is None
+    assert key.endswith("|clock=thread-cpu") and cache_key(sha, 80, 64, "torch", "cpu", 2).endswith("|clock=wall")
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx", "openvino"])
+def test_one_thread_runs_the_network_in_the_calling_thread(backend: str, yolo11n_yaml: Path, tmp_path: Path):
+    """The thread-cpu clock is honest only where the whole network runs in the calling thread: its CPU time then
+    accounts for (nearly) all of the process's, whatever else the machine runs. A runtime that moved the work to
+    worker threads would read near zero here."""
+    import time
+
+    import numpy as np
+    import torch
+
+    if backend == "torch":
+        from detnas.evaluate.latency import load_fused_model
+
+        torch.set_num_threads(1)
+        model, x = load_fused_model(yolo11n_yaml, None), torch.rand(1, 3, 160, 160)
+        step = lambda: model(x)  # noqa: E731
+        context = torch.inference_mode()
+    else:
+        pytest.importorskip("onnxruntime" if backend == "onnx" else "openvino")
+        from contextlib import nullcontext
+
+        from detnas.evaluate.deployed import open_session
+        from detnas.evaluate.latency import export_onnx, export_openvino
+
+        if backend == "onnx":
+            from detnas.evaluate.latency import onnx_session
+
+            session = onnx_session(export_onnx(yolo11n_yaml, 160, tmp_path), 1)
+            feed = {session.get_inputs()[0].name: np.zeros((1, 3, 160, 160), np.float32)}
+            step = lambda: session.run(None, feed)  # noqa: E731
+        else:
+            step, _ = open_session(export_openvino(yolo11n_yaml, 160, tmp_path), "openvino", 1)
+        context = nullcontext()
+    with context:
+        step()
+        thread0, process0 = time.thread_time(), time.process_time()
+        for _ in range(10):
+            step()
+        thread, process = time.thread_time() - thread0, time.process_time() - process0
+    assert process > 0 and thread / process > 0.8, f"{backend}: calling thread {thread:.3f} s of {process:.3f} s"
 
 
 def test_arch_hash_ignores_formatting(yolo11n_yaml: Path, tmp_path: Path):
