@@ -103,8 +103,11 @@ def cpu_features() -> list[str]:
 
 
 def environment_info() -> dict[str, Any]:
-    """Everything needed to tell whether two evaluations are comparable."""
+    """Everything needed to tell whether two evaluations are comparable, and the code that made them (``commit``:
+    detnas's own checkout, ``unknown`` for an installed copy)."""
+    checkout = Path(__file__).resolve().parents[2]
     return {
+        "commit": git_commit(checkout) if (checkout / ".git").exists() else "unknown",
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "machine": platform.machine(),
