@@ -15,6 +15,12 @@ Rows (each at every size of ``--sizes``; every artifact made by ``detnas.evaluat
   ``measured`` instead: the artifacts carry those weights and their mAP is measured like every other row's.
   Included when modern-yolonas is installed (``pip install 'detnas[yolonas]'``), else skipped with the reason;
   ``--yolo-nas`` requires it, ``--no-yolo-nas`` leaves it out.
+- ``found`` (``--run RUN``): the Pareto front of a search run with ``--precisions`` (at most ``--max-found`` designs,
+  spread along latency), each ``RUN/front/<id>.pt`` as the search left it, deployed as it was searched (its
+  ``precision`` / ``runtime`` genes, at its own input size; INT8 calibrated like the ``detnas`` rows). They are timed
+  in the interleaved run of the largest size, beside the stock OpenVINO INT8 YOLO11n they are held against
+  (``timed_with``). The search must not have seen the held-out half: search on the search half of the same split
+  (``detnas.datasets.split_val``, seed 0).
 
 mAP50-95: pycocotools on the artifact's own detections over the held-out half of coco_proxy val
 (``detnas.datasets.split_val``, seed 0; 159 images). Latency: the frontier protocol (batch 1, 1 thread, thread CPU
@@ -23,7 +29,7 @@ input size; ``protocol.repeat_agreement`` is the largest difference between the 
 
 Usage:  python benchmarks/deploy_frontier.py [--out runs/deploy_frontier] [--sizes 640,512,416,320]
         [--checkpoints yolo11n yolov8n yolov5nu] [--artifacts openvino-fp32-shipped ...]
-        [--yolo-nas | --no-yolo-nas] [--yolo-nas-weights yolo_nas_s.pt] [--results PATH]
+        [--yolo-nas | --no-yolo-nas] [--yolo-nas-weights yolo_nas_s.pt] [--run RUN ...] [--results PATH]
 Each row is written to OUT/rows/ when it is scored, and again when timed: a rerun resumes where it stopped.
 Writes benchmarks/results/deploy_frontier.{json,csv,png} (after every timed size).
 """
@@ -40,7 +46,7 @@ from pathlib import Path
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 
-from detnas.benchmark.frontier import ROW_FIELDS, FrontierProtocol, time_rows  # noqa: E402
+from detnas.benchmark.frontier import ROW_FIELDS, FrontierProtocol, front_candidates, time_rows  # noqa: E402
 from detnas.benchmark.tables import write_table  # noqa: E402
 from detnas.datasets import dataset_yaml, datasets_dir, split_val  # noqa: E402
 from detnas.errors import InputError  # noqa: E402
@@ -60,7 +66,9 @@ from detnas.models import default_parents  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "deploy_frontier.json"
-FIELDS = (*ROW_FIELDS, "precision", "runtime", "map_source")
+FIELDS = (*ROW_FIELDS, "precision", "runtime", "map_source", "timed_with")
+GOAL_LATENCY_RATIO = 0.75  # a found design: at least the stock OpenVINO INT8 YOLO11n's mAP at <= 0.75x its latency
+MAX_FOUND = 6
 # (runtime, precision, variant) of every checkpoint at every size
 ARTIFACTS = (
     ("onnxruntime", "fp32", "shipped"),
@@ -112,6 +120,41 @@ def nas_plans(sizes: list[int], weights: Path | None) -> list[dict]:
     return rows
 
 
+def found_plans(runs: list[Path], max_found: int, timed_with: int) -> list[dict]:
+    """The front designs of deploy searches (``--precisions``), each as its ``front/<id>.pt`` was left, to be deployed
+    as it was searched. InputError (one line) for a folder that is not such a run or lacks a front design's weights."""
+    from detnas.genome import ArchGenome
+    from detnas.search.loop import STORE_NAME
+
+    rows = []
+    for run in runs:
+        if not (run / STORE_NAME).is_file():
+            raise InputError(f"--run {run}: no {STORE_NAME} there: name a folder written by detnas search --out")
+        try:
+            front = front_candidates(run, max_found)
+        except ValueError as error:
+            raise InputError(f"--run {error}: let it finish a candidate first (detnas search --resume {run})") from None
+        for c in front:
+            genome = ArchGenome.from_json(c.genome_json)
+            if not genome.deployed:
+                raise InputError(
+                    f"--run {run}: design {c.genome_id} was searched as an FP32 network on its latency backend, not "
+                    "as a deployed artifact: search with --precisions fp32 int8 --runtime openvino"
+                )  # fmt: skip
+            weights = run / "front" / f"{c.genome_id}.pt"
+            if not weights.is_file():
+                raise InputError(f"--run {run}: {weights} is missing: write it with detnas search --resume {run}")
+            details = json.loads(c.evaluation_json or "{}").get("proxy", {}).get("details", {})
+            size = genome.imgsz or 640
+            rows.append(dict(name=f"found-{c.genome_id} {SHORT[genome.runtime]} {genome.precision.upper()} @{size}",
+                             model=f"found-{c.genome_id}", runtime=genome.runtime, precision=genome.precision,
+                             variant="found", imgsz=size, weights=str(weights), genome_json=c.genome_json,
+                             run=str(run), parent=details.get("parent"),
+                             inherited_fraction=details.get("inherited_fraction"),
+                             search_map50_95=c.map, search_latency_ms=c.latency_ms, timed_with=timed_with))  # fmt: skip
+    return rows
+
+
 def slug(plan: dict) -> str:
     return f"{plan['model']}_{plan['runtime']}_{plan['precision']}_{plan['variant']}_{plan['imgsz']}"
 
@@ -120,13 +163,14 @@ def score(plan: dict, heldout, coco, calibration_data: Path, out: Path, count: i
     """Make the artifact and measure its mAP on the held-out half (no latency yet)."""
     from detnas.cost import genome_cost
     from detnas.evaluate.metrics import run_validation
+    from detnas.genome import ArchGenome
     from detnas.inherit.checkpoint import load_parent
 
     if plan["model"] == yolo_nas.MODEL:
         return score_yolo_nas(plan, heldout, coco, calibration_data, out, count, seed)
     started = time.perf_counter()
     work = out / "artifacts" / slug(plan)
-    row = dict(plan, kind="baseline")
+    row = dict(plan, kind="found" if plan["variant"] == "found" else "baseline")
     if plan["runtime"] == "litert":
         artifact, record = Path(plan["artifact"]), None
         export_seconds = 0.0
@@ -143,14 +187,18 @@ def score(plan: dict, heldout, coco, calibration_data: Path, out: Path, count: i
             artifact, heldout.yaml_path, imgsz=plan["imgsz"], save_dir=work / "val", names=heldout.names,
             val_images=heldout.val_images, coco_annotations=coco,
         )  # fmt: skip
-    genome = load_parent(Path(plan["weights"])).genome
+    if plan["variant"] == "found":
+        genome = ArchGenome.from_json(plan["genome_json"])
+        inheritance = {"inherited_fraction": plan["inherited_fraction"], "parent": plan["parent"]}
+    else:
+        genome = load_parent(Path(plan["weights"])).genome
+        inheritance = {"inherited_fraction": 1.0, "parent": Path(plan["weights"]).name}
     cost = genome_cost(genome, imgsz=plan["imgsz"])
     row.update(
         artifact=str(artifact),
         deploy_record=str(record) if record else None,
         calibration=json.loads(record.read_text())["calibration"] if record else None,
-        inherited_fraction=1.0,
-        parent=Path(plan["weights"]).name,
+        **inheritance,
         params=cost.params,
         gflops=cost.gflops,
         genome_id=genome.architecture.id,
@@ -204,7 +252,7 @@ def goal(rows: list[dict]) -> dict:
     checks = []
     for (model, size, _, precision, variant), row in sorted(timed.items()):
         stock = timed.get((model, size, "openvino", "int8", "stock"))
-        if precision != "int8" or variant != "detnas" or stock is None:
+        if precision != "int8" or variant != "detnas" or stock is None or row.get("timed_with"):
             continue
         gap, ratio = row["map50_95"] - stock["map50_95"], row["latency_ms"] / stock["latency_ms"]
         checks.append({"row": row["name"], "against": stock["name"], "map_gap": round(gap, 4),
@@ -214,7 +262,28 @@ def goal(rows: list[dict]) -> dict:
         for runtime in ("onnxruntime", "openvino")
     }
     return {"bar": "map50_95 >= stock - 0.005 and latency <= 1.05 x stock (OpenVINO INT8, same checkpoint and size)",
-            "checks": checks, "met_by_runtime": by_runtime}  # fmt: skip
+            "checks": checks, "met_by_runtime": by_runtime, "found": found_goal(rows)}  # fmt: skip
+
+
+def found_goal(rows: list[dict]) -> dict | None:
+    """A found design with at least the stock OpenVINO INT8 YOLO11n's mAP50-95 at the largest size, at <= 0.75x its
+    latency, both timed in the same interleaved run (None without found rows)."""
+    found = [r for r in rows if r["variant"] == "found" and r.get("latency_ms")]
+    if not found:
+        return None
+    size = found[0]["timed_with"]
+    stock = next((r for r in rows if (r["model"], r["runtime"], r["precision"], r["variant"], r["imgsz"])
+                  == ("yolo11n", "openvino", "int8", "stock", size) and r.get("latency_ms")), None)  # fmt: skip
+    if stock is None:
+        return {"bar": f"needs the stock OpenVINO INT8 yolo11n @{size} row", "met": None}
+    limit = GOAL_LATENCY_RATIO * stock["latency_ms"]
+    checks = [{"row": r["name"], "map_gap": round(r["map50_95"] - stock["map50_95"], 4),
+               "latency_ratio": round(r["latency_ms"] / stock["latency_ms"], 3),
+               "met": r["map50_95"] >= stock["map50_95"] and r["latency_ms"] <= limit}
+              for r in sorted(found, key=lambda r: r["latency_ms"])]  # fmt: skip
+    return {"bar": f"map50_95 >= {stock['map50_95']:.4f} and latency <= {limit:.1f} ms ({GOAL_LATENCY_RATIO}x "
+                   f"{stock['name']}, timed in the same run)", "against": stock["name"], "checks": checks,
+            "met": any(c["met"] for c in checks)}  # fmt: skip
 
 
 def markdown(rows: list[dict]) -> str:
@@ -253,6 +322,10 @@ def plot(rows: list[dict], path: Path) -> Path:
         label = f"{model} {artifact} {variant}"
         if model == yolo_nas.MODEL:
             label = NAS_LABEL[variant].format(artifact=artifact)
+        if variant == "found":  # one point per design, at its own size
+            ax.plot([points[0]["latency_ms"]], [points[0]["map50_95"]], marker="*", markersize=11, linestyle="",
+                    color="black", alpha=0.85, label=f"{model} {artifact} @{points[0]['imgsz']} (found)")  # fmt: skip
+            continue
         ax.plot([p["latency_ms"] for p in points], [p["map50_95"] for p in points], marker=marker, linestyle=dashed,
                 color=colors.get(model, "grey"), alpha=0.85, fillstyle="none" if variant == "stock" else "full",
                 label=label)  # fmt: skip
@@ -288,6 +361,9 @@ def main() -> int:
                         help="YOLO-NAS S rows (default: when modern-yolonas is installed)")  # fmt: skip
     parser.add_argument("--yolo-nas-weights", type=Path, metavar="PT",
                         help="a yolo_nas_s.pt: the YOLO-NAS S rows carry its weights, their mAP measured")  # fmt: skip
+    parser.add_argument("--run", nargs="+", type=Path, default=[], metavar="RUN",
+                        help="deploy searches (detnas search --precisions ...): their front designs join")  # fmt: skip
+    parser.add_argument("--max-found", type=int, default=MAX_FOUND, help=f"front designs per run (default {MAX_FOUND})")
     parser.add_argument("--calibration-images", type=int, default=CALIBRATION_COUNT)
     parser.add_argument("--seed", type=int, default=CALIBRATION_SEED)
     parser.add_argument("--rounds", type=int, default=60, help="interleaved timing rounds (default 60)")
@@ -299,13 +375,17 @@ def main() -> int:
     if missing:
         print(f"error: checkpoints {missing} not found (../shared/weights/pt or $DETNAS_WEIGHTS)", file=sys.stderr)
         return 2
+    if args.max_found < 1:
+        print(f"error: --max-found must be at least 1, got {args.max_found}", file=sys.stderr)
+        return 2
     try:
         with_nas = nas_wanted(args)
+        found = found_plans(args.run, args.max_found, timed_with=max(sizes)) if args.run else []
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if not args.checkpoints and not with_nas:
-        print("error: nothing to measure: name --checkpoints, or add --yolo-nas", file=sys.stderr)
+    if not args.checkpoints and not with_nas and not found:
+        print("error: nothing to measure: name --checkpoints, --run or add --yolo-nas", file=sys.stderr)
         return 2
     from detnas.evaluate.data import find_coco_annotations, load_data_yaml
 
@@ -318,6 +398,7 @@ def main() -> int:
     protocol = FrontierProtocol(threads=1, rounds=args.rounds)
     todo = plans([found[c] for c in args.checkpoints], sizes, tflite, set(args.artifacts) if args.artifacts else None)
     todo += nas_plans(sizes, args.yolo_nas_weights) if with_nas else []
+    todo += found
     rows: list[dict] = []
     for plan in todo:
         path = args.out / "rows" / f"{slug(plan)}.json"
@@ -340,7 +421,7 @@ def main() -> int:
     agreements = {}
     timing = args.out / "timing"
     for size in sizes:
-        group = [r for r in rows if r["imgsz"] == size]
+        group = [r for r in rows if r.get("timed_with", r["imgsz"]) == size]
         record = timing / f"{size}.json"
         names = sorted(r["name"] for r in group)
         done = json.loads(record.read_text()) if record.is_file() else None
@@ -420,6 +501,14 @@ def write(rows, agreements, args, heldout_yaml, proxy, protocol):
         "sizes": sorted({r["imgsz"] for r in rows}, reverse=True),
         "checkpoints": args.checkpoints,
     }
+    if args.run:
+        meta["found"] = {
+            "runs": [str(r) for r in args.run],
+            "max_found": args.max_found,
+            "designs": "each run's Pareto front (search mAP up, deployed latency down), spread along latency; "
+                       "front/<id>.pt as the search left it, deployed as searched, calibrated like the detnas rows",
+            "timed_with": max(int(s) for s in args.sizes.split(",")),
+        }  # fmt: skip
     if any(r["model"] == yolo_nas.MODEL for r in rows):
         meta["yolo_nas"] = {
             "model": "YOLO-NAS S (modern-yolonas architecture, QARepVGG branches fused as deployed)",

@@ -179,8 +179,9 @@ def int8_plans(folder: Path) -> list[Plan]:
     return plans
 
 
-def found_plans(run: Path, parents: Sequence[Path], protocol: FrontierProtocol) -> list[Plan]:
-    """The run's Pareto front (score up, latency down), at most ``max_found`` designs spread along latency."""
+def front_candidates(run: Path, max_found: int) -> list:
+    """The run's Pareto front (score up, latency down) as store candidates, fastest first: at most ``max_found``,
+    evenly spaced by rank along latency with both ends kept."""
     from detnas.search.loop import STORE_NAME
     from detnas.search.pareto import non_dominated_ranks
     from detnas.search.store import Store
@@ -194,11 +195,16 @@ def found_plans(run: Path, parents: Sequence[Path], protocol: FrontierProtocol) 
         raise ValueError(f"{run}: the search has no finished candidate to benchmark")
     ranks = non_dominated_ranks([(float(c.score), float(c.latency_ms)) for c in done])
     front = sorted((c for c, r in zip(done, ranks, strict=True) if r == 0), key=lambda c: c.latency_ms)
-    if len(front) > protocol.max_found:  # evenly spaced by rank along latency, both ends kept
-        step = (len(front) - 1) / (protocol.max_found - 1)
-        front = [front[round(i * step)] for i in range(protocol.max_found)]
+    if len(front) > max_found:
+        step = (len(front) - 1) / (max_found - 1)
+        front = [front[round(i * step)] for i in range(max_found)]
+    return front
+
+
+def found_plans(run: Path, parents: Sequence[Path], protocol: FrontierProtocol) -> list[Plan]:
+    """The run's Pareto front, at most ``protocol.max_found`` designs spread along latency."""
     plans = []
-    for c in front:
+    for c in front_candidates(run, protocol.max_found):
         genome = ArchGenome.from_json(c.genome_json)
         size = genome.imgsz or protocol.sizes[0]
         name = f"found-{c.genome_id}"

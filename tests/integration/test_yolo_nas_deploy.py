@@ -186,7 +186,7 @@ def test_missing_yolo_nas_package_is_skipped_with_the_reason_by_default(monkeypa
     _hide(monkeypatch, "modern_yolonas")
     code, out, err = _run(monkeypatch, capsys, "--checkpoints")  # nothing else to do: the one error line says so
     assert "YOLO-NAS S rows skipped: modern-yolonas is not installed" in out
-    assert code == 2 and err.strip() == ("error: nothing to measure: name --checkpoints, or add --yolo-nas")
+    assert code == 2 and err.strip() == ("error: nothing to measure: name --checkpoints, --run or add --yolo-nas")
 
 
 @needs_yolo_nas  # the package is checked first
