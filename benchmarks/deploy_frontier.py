@@ -144,15 +144,28 @@ def found_plans(runs: list[Path], max_found: int, timed_with: int) -> list[dict]
             weights = run / "front" / f"{c.genome_id}.pt"
             if not weights.is_file():
                 raise InputError(f"--run {run}: {weights} is missing: write it with detnas search --resume {run}")
-            details = json.loads(c.evaluation_json or "{}").get("proxy", {}).get("details", {})
+            evaluation = json.loads(c.evaluation_json or "{}")
+            details = evaluation.get("proxy", {}).get("details", {})
             size = genome.imgsz or 640
             rows.append(dict(name=f"found-{c.genome_id} {SHORT[genome.runtime]} {genome.precision.upper()} @{size}",
                              model=f"found-{c.genome_id}", runtime=genome.runtime, precision=genome.precision,
                              variant="found", imgsz=size, weights=str(weights), genome_json=c.genome_json,
                              run=str(run), parent=details.get("parent"),
                              inherited_fraction=details.get("inherited_fraction"),
-                             search_map50_95=c.map, search_latency_ms=c.latency_ms, timed_with=timed_with))  # fmt: skip
+                             search_map50_95=c.map, search_latency_ms=c.latency_ms, timed_with=timed_with,
+                             fine_tune_seconds=evaluation.get("phase_seconds", {}).get("train"),
+                             **_search_inheritance(evaluation)))  # fmt: skip
     return rows
+
+
+def _search_inheritance(evaluation: dict) -> dict:
+    """What the search's inheritance did to a front design (reconstruction of sliced layers, distillation), from its
+    worker's result beside the evaluation (both None where that file is gone)."""
+    from detnas.evaluate.request import WorkerResult
+
+    result = Path(evaluation.get("workdir") or "/nonexistent") / "result.json"
+    inheritance = (WorkerResult.from_json(result).inheritance or {}) if result.is_file() else {}
+    return {"reconstruction": inheritance.get("reconstruction"), "distillation": inheritance.get("distillation")}
 
 
 def slug(plan: dict) -> str:
@@ -380,11 +393,11 @@ def main() -> int:
         return 2
     try:
         with_nas = nas_wanted(args)
-        found = found_plans(args.run, args.max_found, timed_with=max(sizes)) if args.run else []
+        designs = found_plans(args.run, args.max_found, timed_with=max(sizes)) if args.run else []
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if not args.checkpoints and not with_nas and not found:
+    if not args.checkpoints and not with_nas and not designs:
         print("error: nothing to measure: name --checkpoints, --run or add --yolo-nas", file=sys.stderr)
         return 2
     from detnas.evaluate.data import find_coco_annotations, load_data_yaml
@@ -398,7 +411,7 @@ def main() -> int:
     protocol = FrontierProtocol(threads=1, rounds=args.rounds)
     todo = plans([found[c] for c in args.checkpoints], sizes, tflite, set(args.artifacts) if args.artifacts else None)
     todo += nas_plans(sizes, args.yolo_nas_weights) if with_nas else []
-    todo += found
+    todo += designs
     rows: list[dict] = []
     for plan in todo:
         path = args.out / "rows" / f"{slug(plan)}.json"
@@ -518,6 +531,9 @@ def write(rows, agreements, args, heldout_yaml, proxy, protocol):
                    "0.4703; not measured here (no YOLO-NAS weights); latency measured here",
             "versions": package_versions((yolo_nas.DISTRIBUTION,)),
         }  # fmt: skip
+    for row in rows:  # the keys of pretrained_frontier.json's rows: None where a row was deployed as shipped
+        for key in ("reconstruction", "distillation", "distill_seconds", "fine_tune_seconds"):
+            row.setdefault(key, None)
     ordered = sorted(rows, key=lambda r: (r["model"], -r["imgsz"], r["runtime"], r["precision"], r["variant"]))
     payload = meta | {"rows": ordered, "goal": goal(ordered)}
     return write_table(args.results.with_suffix(""), payload, ordered, FIELDS, plot=lambda p: plot(ordered, p))

@@ -54,6 +54,10 @@ def test_found_designs_are_deployed_as_searched_and_timed_beside_the_stock_int8(
         assert Path(row["weights"]).parent == run / "front" and row["metric_source"] == "pycocotools"
         assert row["map50_95"] > 0.005, row  # a COCO-trained design still detects after INT8, at 96 px
         assert row["latency_backend"] == "openvino" and row["latency_ms"] > 0
+    from detnas.benchmark.frontier import ROW_FIELDS
+
+    for row in payload["rows"]:  # the keys of pretrained_frontier.json's rows, plus how it is deployed
+        assert {*ROW_FIELDS, "reconstruction", "fine_tune_seconds", "precision", "runtime"} <= set(row), row["name"]
     stock = rows[f"yolo11n OV INT8 stock @{SIZE}"]
     timing = json.loads((out / "timing" / f"{SIZE}.json").read_text())
     assert set(timing["rows"]) == {stock["name"], *(r["name"] for r in found)}  # one interleaved run
