@@ -51,7 +51,7 @@ def test_found_designs_are_deployed_as_searched_and_timed_beside_the_stock_int8(
     for row in found:
         record = json.loads(Path(row["deploy_record"]).read_text())
         assert (record["precision"], record["runtime"]) == ("int8", "openvino")  # as it was searched
-        assert Path(row["weights"]).parent == run / "front" and row["metric_source"] == "pycocotools"
+        assert Path(row["weights"]).parent == run / "front" and row["metric_source"].startswith("pycocotools")
         assert row["map50_95"] > 0.005, row  # a COCO-trained design still detects after INT8, at 96 px
         assert row["latency_backend"] == "openvino" and row["latency_ms"] > 0
     from detnas.benchmark.frontier import ROW_FIELDS
