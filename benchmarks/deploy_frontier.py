@@ -146,7 +146,7 @@ def found_plans(runs: list[Path], max_found: int, timed_with: int) -> list[dict]
                 raise InputError(f"--run {run}: {weights} is missing: write it with detnas search --resume {run}")
             evaluation = json.loads(c.evaluation_json or "{}")
             details = evaluation.get("proxy", {}).get("details", {})
-            size = genome.imgsz or 640
+            size = genome.imgsz or evaluation.get("recipe", {}).get("imgsz") or 640  # a pinned search: its --imgsz
             rows.append(dict(name=f"found-{c.genome_id} {SHORT[genome.runtime]} {genome.precision.upper()} @{size}",
                              model=f"found-{c.genome_id}", runtime=genome.runtime, precision=genome.precision,
                              variant="found", imgsz=size, weights=str(weights), genome_json=c.genome_json,
