@@ -257,8 +257,63 @@ def _decode_nodes(graph) -> list[str]:
     return [n.name for n in graph.node if n.name.startswith(head) and not re.match(rf"{head}cv[23]\.", n.name)]
 
 
-def quantize_onnx(fp32: Path, out: Path, calibration: Calibration, imgsz: int) -> dict[str, Any]:
-    """ONNX Runtime static quantization of ``fp32`` into ``out``; returns the settings it used."""
+# Layer groups an ONNX Runtime INT8 artifact can keep in float besides the box decoding (always float), by the model
+# YAML's layer indices: stem (the first two layers), stages (the rest of the backbone up to its last stage block),
+# tail (backbone layers after that: SPPF, C2PSA), neck (every layer between backbone and Detect), head (the Detect
+# head's cv2 box and cv3 class branches).
+FLOAT_GROUPS = ("stem", "stages", "tail", "neck", "head")
+
+
+def layer_groups(model_yaml: dict[str, Any]) -> dict[str, list[int]]:
+    """Layer indices of each of :data:`FLOAT_GROUPS` (head: the Detect layer) in an Ultralytics model YAML."""
+    backbone, head = model_yaml["backbone"], model_yaml["head"]
+    strided = [
+        i for i, (_, _, module, args) in enumerate(backbone) if module == "Conv" and len(args) > 2 and args[2] == 2
+    ]
+    last_stage = (strided[-1] + 1) if strided else len(backbone) - 1
+    detect = len(backbone) + len(head) - 1
+    return {
+        "stem": [0, 1],
+        "stages": list(range(2, last_stage + 1)),
+        "tail": list(range(last_stage + 1, len(backbone))),
+        "neck": list(range(len(backbone), detect)),
+        "head": [detect],
+    }
+
+
+def float_group_nodes(graph, model_yaml: dict[str, Any], groups: tuple[str, ...]) -> list[str]:
+    """Names of the ONNX nodes of ``groups`` (see :data:`FLOAT_GROUPS`) in an Ultralytics export of ``model_yaml``."""
+    import re
+
+    unknown = [g for g in groups if g not in FLOAT_GROUPS]
+    if unknown:
+        raise InputError(f"float groups {unknown} are not known: choose from {', '.join(FLOAT_GROUPS)}")
+    indices = layer_groups(model_yaml)
+    wanted = {i for g in groups if g != "head" for i in indices[g]}
+    detect = indices["head"][0]
+    names = []
+    for node in graph.node:
+        match = re.match(r"/model\.(\d+)/", node.name)
+        if match is None:
+            continue
+        layer = int(match.group(1))
+        if layer in wanted or (
+            "head" in groups and layer == detect and re.match(rf"/model\.{detect}/cv[23]\.", node.name)
+        ):
+            names.append(node.name)
+    return names
+
+
+def quantize_onnx(
+    fp32: Path,
+    out: Path,
+    calibration: Calibration,
+    imgsz: int,
+    float_nodes: tuple[str, ...] = (),
+    float_scope: str = "",
+) -> dict[str, Any]:
+    """ONNX Runtime static quantization of ``fp32`` into ``out``, the box decoding and ``float_nodes`` (named
+    ``float_scope``) kept float; returns the settings it used."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -269,7 +324,7 @@ def quantize_onnx(fp32: Path, out: Path, calibration: Calibration, imgsz: int) -
     )
 
     model = onnx.load(str(fp32))
-    excluded = _decode_nodes(model.graph)
+    excluded = _decode_nodes(model.graph) + [n for n in float_nodes if n not in set(_decode_nodes(model.graph))]
     input_name = model.graph.input[0].name
     del model
 
@@ -288,7 +343,8 @@ def quantize_onnx(fp32: Path, out: Path, calibration: Calibration, imgsz: int) -
         "activation_type": "QUInt8",
         "calibrate_method": "MinMax",
         "float_nodes": len(excluded),
-        "float_scope": "Detect box decoding (DFL, box arithmetic, sigmoid, concatenations)",
+        "float_scope": "Detect box decoding (DFL, box arithmetic, sigmoid, concatenations)"
+        + (f"; {float_scope}" if float_scope else ""),
     }
     quantize_static(
         str(fp32),
@@ -326,13 +382,17 @@ def export_deployable(
     seed: int = CALIBRATION_SEED,
     variant: str = "detnas",
     stock_fraction: float = STOCK_FRACTION,
+    float_groups: tuple[str, ...] = (),
 ) -> Deployed:
     """Turn a detection checkpoint into the deployable of ``runtime`` at ``precision`` and ``imgsz`` inside ``out``.
 
     INT8 needs ``data`` (its train split calibrates). ``variant="stock"`` (OpenVINO INT8 only) is Ultralytics' own
     INT8 export with its own choice of calibration images. Raises InputError (one line) for a runtime not installed,
-    an unsupported runtime / precision / variant, a missing or empty calibration set."""
+    an unsupported runtime / precision / variant, a missing or empty calibration set. ``float_groups`` (ONNX Runtime
+    INT8 only): layer groups kept float besides the box decoding (:data:`FLOAT_GROUPS`)."""
     check_export_request(runtime, precision, imgsz, data)
+    if float_groups and (runtime, precision) != ("onnxruntime", "int8"):
+        raise InputError("float groups apply to ONNX Runtime INT8 only: drop them or use --runtime onnxruntime")
     if variant not in VARIANTS:
         raise InputError(f"variant {variant!r} is not one of {', '.join(VARIANTS)}")
     if variant == "stock" and (runtime, precision) != ("openvino", "int8"):
@@ -370,7 +430,18 @@ def export_deployable(
             target = out / f"{weights.stem}_{precision}_{imgsz}.onnx"
             if precision == "int8":
                 assert calibration is not None
-                extra = {"quantization": quantize_onnx(exported, target.with_suffix(".tmp.onnx"), calibration, imgsz)}
+                kept: tuple[str, ...] = ()
+                if float_groups:
+                    import onnx
+
+                    from detnas.inherit.checkpoint import load_parent
+
+                    yaml_dict = load_parent(weights).model.yaml
+                    kept = tuple(float_group_nodes(onnx.load(str(exported)).graph, yaml_dict, float_groups))
+                    target = out / f"{weights.stem}_{precision}_{imgsz}_float-{'-'.join(float_groups)}.onnx"
+                scope = f"float groups {', '.join(float_groups)} ({len(kept)} nodes)" if float_groups else ""
+                extra = {"quantization": quantize_onnx(exported, target.with_suffix(".tmp.onnx"), calibration, imgsz,
+                                                       kept, scope)}  # fmt: skip
                 exported.unlink()
                 exported = target.with_suffix(".tmp.onnx")
             extra |= {"exporter": "ultralytics"}
