@@ -163,6 +163,13 @@ def test_int8_graphs_are_quantized_and_fp32_ones_not(artifacts) -> None:
 
     assert "QuantizeLinear" in onnx_ops(artifacts[("onnxruntime", "int8")])
     assert "QuantizeLinear" not in onnx_ops(artifacts[("onnxruntime", "fp32")])
+    # the stem (layers 0-1) stays float by default (detnas.evaluate.deployed.ORT_FLOAT_GROUPS), the stages do not
+    graph = onnx.load(str(artifacts[("onnxruntime", "int8")])).graph
+    dequantized = {out for n in graph.node if n.op_type == "DequantizeLinear" for out in n.output}
+    convs = {n.name: any(i in dequantized for i in n.input) for n in graph.node if n.op_type == "Conv"}
+    stem = [q for name, q in convs.items() if name.startswith(("/model.0/", "/model.1/"))]
+    stages = [q for name, q in convs.items() if name.startswith(("/model.2/", "/model.3/"))]
+    assert stem and not any(stem) and stages and all(stages), convs
     core = ov.Core()
 
     def ov_ops(path: Path) -> set[str]:
