@@ -20,7 +20,8 @@ Rows (each at every size of ``--sizes``; every artifact made by ``detnas.evaluat
   ``precision`` / ``runtime`` genes, at its own input size; INT8 calibrated like the ``detnas`` rows). They are timed
   in the interleaved run of the largest size, beside the stock OpenVINO INT8 YOLO11n they are held against
   (``timed_with``). The search must not have seen the held-out half: search on the search half of the same split
-  (``detnas.datasets.split_val``, seed 0).
+  (``detnas.datasets.split_val``, seed 0). ``--search N`` runs (or resumes) such a search itself in ``OUT/search``
+  (:data:`SEARCH_FLAGS`) before it adds the front.
 
 mAP50-95: pycocotools on the artifact's own detections over the held-out half of coco_proxy val
 (``detnas.datasets.split_val``, seed 0; 159 images). Latency: the frontier protocol (batch 1, 1 thread, thread CPU
@@ -29,7 +30,7 @@ input size; ``protocol.repeat_agreement`` is the largest difference between the 
 
 Usage:  python benchmarks/deploy_frontier.py [--out runs/deploy_frontier] [--sizes 640,512,416,320]
         [--checkpoints yolo11n yolov8n yolov5nu] [--artifacts openvino-fp32-shipped ...]
-        [--yolo-nas | --no-yolo-nas] [--yolo-nas-weights yolo_nas_s.pt] [--run RUN ...] [--results PATH]
+        [--yolo-nas | --no-yolo-nas] [--yolo-nas-weights yolo_nas_s.pt] [--run RUN ...] [--search N] [--results PATH]
 Each row is written to OUT/rows/ when it is scored, and again when timed: a rerun resumes where it stopped.
 Writes benchmarks/results/deploy_frontier.{json,csv,png} (after every timed size).
 """
@@ -118,6 +119,29 @@ def nas_plans(sizes: list[int], weights: Path | None) -> list[dict]:
                              model=yolo_nas.MODEL, runtime=runtime, precision=precision, variant=variant,
                              imgsz=size, weights=str(weights) if weights else None))  # fmt: skip
     return rows
+
+
+# The deploy search of --search: the checkpoints' anchored space, sizes 512-640, INT8 on OpenVINO, inheritance without
+# fine-tuning (a brief fine-tune on coco_proxy lowers the shipped checkpoints' held-out mAP), at most YOLOv8n's GFLOPs.
+SEARCH_FLAGS = ("--sizes", "512-640", "--precisions", "int8", "--runtime", "openvino", "--proxy", "pretrained-zero",
+                "--population", "8", "--max-gflops", "9.0")  # fmt: skip
+
+
+def search(out: Path, evaluations: int) -> Path:
+    """Run (or resume) the deploy search in ``out/search`` on the search half of the split; returns the run folder."""
+    import subprocess
+
+    folder = out / "search"
+    search_yaml, _ = split_val(dataset_yaml("coco_proxy"), out / "data", seed=0)
+    command = [sys.executable, "-m", "detnas", "search", "--evaluations", str(evaluations)]
+    if (folder / "search.sqlite").exists():
+        command += ["--resume", str(folder)]
+    else:
+        command += ["--out", str(folder), "--data", str(search_yaml), *SEARCH_FLAGS]
+    print("search:", " ".join(command[1:]), flush=True)
+    if subprocess.run(command, stdout=subprocess.DEVNULL).returncode != 0:
+        raise InputError(f"the deploy search in {folder} failed (its error is above): fix it, then run this again")
+    return folder
 
 
 def found_plans(runs: list[Path], max_found: int, timed_with: int) -> list[dict]:
@@ -392,6 +416,9 @@ def main() -> int:
     parser.add_argument("--run", nargs="+", type=Path, default=[], metavar="RUN",
                         help="deploy searches (detnas search --precisions ...): their front designs join")  # fmt: skip
     parser.add_argument("--max-found", type=int, default=MAX_FOUND, help=f"front designs per run (default {MAX_FOUND})")
+    parser.add_argument("--search", type=int, default=0, metavar="N",
+                        help="first run (or resume) a deploy search of N evaluations in OUT/search on the search half "
+                             "of the split, and add its front (see SEARCH_FLAGS)")  # fmt: skip
     parser.add_argument("--calibration-images", type=int, default=CALIBRATION_COUNT)
     parser.add_argument("--seed", type=int, default=CALIBRATION_SEED)
     parser.add_argument("--rounds", type=int, default=60, help="interleaved timing rounds (default 60)")
@@ -403,10 +430,13 @@ def main() -> int:
     if missing:
         print(f"error: checkpoints {missing} not found (../shared/weights/pt or $DETNAS_WEIGHTS)", file=sys.stderr)
         return 2
-    if args.max_found < 1:
-        print(f"error: --max-found must be at least 1, got {args.max_found}", file=sys.stderr)
+    if args.max_found < 1 or args.search < 0:
+        print(f"error: --max-found must be at least 1 and --search at least 0, got {args.max_found}, {args.search}",
+              file=sys.stderr)  # fmt: skip
         return 2
     try:
+        if args.search:
+            args.run = [*args.run, search(args.out, args.search)]
         with_nas = nas_wanted(args)
         designs = found_plans(args.run, args.max_found, timed_with=max(sizes)) if args.run else []
     except InputError as e:
@@ -532,6 +562,8 @@ def write(rows, agreements, args, heldout_yaml, proxy, protocol):
     if args.run:
         meta["found"] = {
             "runs": [str(r) for r in args.run],
+            "search": {"evaluations": args.search, "flags": list(SEARCH_FLAGS), "data": "coco_proxy search half"}
+            if args.search else None,
             "max_found": args.max_found,
             "designs": "each run's Pareto front (search mAP up, deployed latency down), spread along latency; "
                        "front/<id>.pt as the search left it, deployed as searched, calibrated like the detnas rows",
