@@ -72,13 +72,16 @@ def test_latency_is_timed_twice_per_network_and_the_agreement_reported(tmp_path)
         rows.append(_row(f"{model} @64", "baseline", model, "fine-tuned", 64, 0.1, None) | {"latency_backend": None})
     protocol = FrontierProtocol(warmup=2, rounds=8)
     agreement = time_rows(rows, protocol, tmp_path, log=lambda _: None)
-    differences = []
+    differences, fastest = [], float("inf")
     for row in rows:
         a, b = row["latency_sessions_ms"]
         assert a > 0 and b > 0 and min(a, b) - 1e-3 <= row["latency_ms"] <= max(a, b) + 1e-3  # ms, rounded
         assert row["latency_backend"] == "onnxruntime cpu 1 thread(s), thread-cpu clock"
         differences.append(abs(a - b) / min(a, b))
-    assert agreement == pytest.approx(max(differences), rel=1e-3)
+        fastest = min(fastest, a, b)
+    # the stored session medians are rounded to 1e-6 ms; on a network this tiny (tens of microseconds) that moves
+    # the recomputed ratio by up to about 2e-6 / fastest
+    assert agreement == pytest.approx(max(differences), rel=1e-3, abs=2.5e-6 / fastest)
     assert replace(protocol, threads=2).timing_clock == "wall" and protocol.to_dict()["clock"] == "thread-cpu"
     with pytest.raises(ValueError, match="one thread"):
         time_rows(rows, replace(protocol, threads=2, clock="thread-cpu"), tmp_path)
