@@ -111,7 +111,9 @@ class FrontierProtocol:
 
     @property
     def timing_clock(self) -> str:
-        return ("thread-cpu" if self.threads == 1 else "wall") if self.clock == "auto" else self.clock
+        from detnas.evaluate.latency import latency_clock  # every frontier row is timed on the CPU
+
+        return latency_clock(self.threads, "cpu") if self.clock == "auto" else self.clock
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"recipe": self.recipe.to_dict(), "clock": self.timing_clock}
@@ -380,12 +382,12 @@ def time_rows(rows: list[dict], protocol: FrontierProtocol, out: Path, log=print
     import numpy as np
 
     from detnas.evaluate.deployed import open_session
-    from detnas.evaluate.latency import export_onnx, onnx_session, summarize
+    from detnas.evaluate.latency import clock_reader, export_onnx, onnx_session, summarize
 
     clock = protocol.timing_clock
     if clock == "thread-cpu" and protocol.threads != 1:
         raise ValueError("the thread-cpu clock times one thread: use threads=1, or clock='wall'")
-    now = time.thread_time if clock == "thread-cpu" else time.perf_counter
+    now = clock_reader(clock)
     sessions: dict[str, tuple[tuple, str]] = {}  # name -> (two zero-argument runs, backend description)
     for row in rows:
         if row.get("latency_backend") or (row["variant"] == "int8" and not row.get("runtime")):

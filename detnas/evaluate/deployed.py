@@ -329,7 +329,8 @@ def quantize_onnx(
     )
 
     model = onnx.load(str(fp32))
-    excluded = _decode_nodes(model.graph) + [n for n in float_nodes if n not in set(_decode_nodes(model.graph))]
+    decode = _decode_nodes(model.graph)
+    excluded = decode + [n for n in float_nodes if n not in set(decode)]
     input_name = model.graph.input[0].name
     del model
 

@@ -61,6 +61,11 @@ def latency_clock(threads: int, device: str) -> str:
     return "thread-cpu" if threads == 1 and device == "cpu" else "wall"
 
 
+def clock_reader(clock: str) -> Callable[[], float]:
+    """The seconds counter of ``clock`` (:func:`latency_clock`'s names): the thread's CPU time or the wall clock."""
+    return time.thread_time if clock == "thread-cpu" else time.perf_counter
+
+
 def cache_key(arch_sha256: str, nc: int, imgsz: int, backend: str, device: str, threads: int) -> str:
     clock = latency_clock(threads, device)
     return f"{arch_sha256}|nc={nc}|imgsz={imgsz}|{backend}|{device_name(device)}|threads={threads}|clock={clock}"
@@ -136,7 +141,7 @@ def time_runs(
     """Milliseconds of each of ``runs`` calls of ``step`` after ``warmup`` untimed ones; ``sync`` (e.g.
     ``torch.cuda.synchronize``) runs after the warm-up and inside every timed call, so queued device work counts.
     ``clock``: ``wall`` or ``thread-cpu`` (:func:`latency_clock`)."""
-    now = time.thread_time if clock == "thread-cpu" else time.perf_counter
+    now = clock_reader(clock)
     for _ in range(warmup):
         step()
     sync()
